@@ -1,0 +1,1 @@
+//! bandit (to be written).

@@ -1,0 +1,1 @@
+//! confidence (to be written).
