@@ -61,7 +61,8 @@ impl Policy {
         Policy::EpsilonGreedy,
     ];
     /// The accepted policy names.
-    pub const NAMES: [&'static str; 4] = ["thompson", "gaussian_thompson", "ucb1", "epsilon_greedy"];
+    pub const NAMES: [&'static str; 4] =
+        ["thompson", "gaussian_thompson", "ucb1", "epsilon_greedy"];
 
     /// The policy's name as accepted by [`FromStr`].
     pub fn name(self) -> &'static str {
@@ -88,12 +89,15 @@ impl FromStr for Policy {
     type Err = CoreError;
 
     fn from_str(s: &str) -> CoreResult<Self> {
-        Self::ALL.into_iter().find(|p| p.name() == s).ok_or_else(|| {
-            CoreError::InvalidArgument(format!(
-                "unknown bandit policy {s:?}; expected one of {}",
-                Self::NAMES.join(", ")
-            ))
-        })
+        Self::ALL
+            .into_iter()
+            .find(|p| p.name() == s)
+            .ok_or_else(|| {
+                CoreError::InvalidArgument(format!(
+                    "unknown bandit policy {s:?}; expected one of {}",
+                    Self::NAMES.join(", ")
+                ))
+            })
     }
 }
 
@@ -137,9 +141,15 @@ impl BanditConfig {
             return bad(format!("discount must be in (0, 1], got {}", self.discount));
         }
         if self.discount != 1.0 && !self.policy.supports_discount() {
-            return bad(format!("discount applies to Thompson policies only, not {}", self.policy));
+            return bad(format!(
+                "discount applies to Thompson policies only, not {}",
+                self.policy
+            ));
         }
-        for (name, v) in [("prior_alpha", self.prior_alpha), ("prior_beta", self.prior_beta)] {
+        for (name, v) in [
+            ("prior_alpha", self.prior_alpha),
+            ("prior_beta", self.prior_beta),
+        ] {
             if !(v.is_finite() && v > 0.0) {
                 return bad(format!("{name} must be finite and > 0, got {v}"));
             }
@@ -153,7 +163,10 @@ impl BanditConfig {
             }
         }
         if !(self.epsilon_decay > 0.0 && self.epsilon_decay <= 1.0) {
-            return bad(format!("epsilon_decay must be in (0, 1], got {}", self.epsilon_decay));
+            return bad(format!(
+                "epsilon_decay must be in (0, 1], got {}",
+                self.epsilon_decay
+            ));
         }
         Ok(())
     }
@@ -321,7 +334,12 @@ impl Bandit {
     pub fn best_arm(&self, context: &str) -> usize {
         let state = self.state(context);
         let prior = self.config.prior();
-        argmax(state.arms.iter().map(|a| a.estimate(prior).unwrap_or(f64::NEG_INFINITY)))
+        argmax(
+            state
+                .arms
+                .iter()
+                .map(|a| a.estimate(prior).unwrap_or(f64::NEG_INFINITY)),
+        )
     }
 
     /// Per-arm statistics of `context`, in arm order.
@@ -411,7 +429,12 @@ fn choose(config: &BanditConfig, state: &ContextState, rng: &mut ChaCha8Rng) -> 
             let prior = config.prior();
             argmax(state.arms.iter().map(|a| a.draw(prior, rng)))
         }
-        Policy::Ucb1 => argmax(state.arms.iter().map(|a| a.ucb(state.updates, config.ucb_c))),
+        Policy::Ucb1 => argmax(
+            state
+                .arms
+                .iter()
+                .map(|a| a.ucb(state.updates, config.ucb_c)),
+        ),
         Policy::EpsilonGreedy => {
             let explore = rng.random::<f64>() < config.epsilon_at(state.updates);
             if explore {

@@ -105,7 +105,9 @@ impl Bandit {
 
     /// The full state in the compact binary form described in the module docs.
     pub fn to_bytes(&self) -> Vec<u8> {
-        let mut w = Writer(Vec::with_capacity(64 + 48 * self.contexts.len() * self.arms.len()));
+        let mut w = Writer(Vec::with_capacity(
+            64 + 48 * self.contexts.len() * self.arms.len(),
+        ));
         w.0.extend_from_slice(MAGIC);
         w.u32(STATE_VERSION);
         let c = &self.config;
@@ -188,7 +190,9 @@ impl Bandit {
         };
         let word_pos = u128::from_le_bytes(r.take(16)?.try_into().map_err(bad)?);
         let n_arms = r.u32()? as usize;
-        let arms = (0..n_arms).map(|_| r.str()).collect::<CoreResult<Vec<_>>>()?;
+        let arms = (0..n_arms)
+            .map(|_| r.str())
+            .collect::<CoreResult<Vec<_>>>()?;
         let n_contexts = r.u64()?;
         let mut contexts = HashMap::new();
         for _ in 0..n_contexts {
@@ -255,14 +259,20 @@ fn restore(
     let expected = std::mem::discriminant(&config.fresh_model());
     for (name, state) in &contexts {
         let consistent = state.arms.len() == arms.len()
-            && state.arms.iter().map(|a| a.pulls).try_fold(0u64, u64::checked_add)
+            && state
+                .arms
+                .iter()
+                .map(|a| a.pulls)
+                .try_fold(0u64, u64::checked_add)
                 == Some(state.updates)
             && state
                 .arms
                 .iter()
                 .all(|a| a.is_valid() && std::mem::discriminant(&a.model) == expected);
         if !consistent {
-            return Err(bad(format!("context {name:?} does not match the arms or policy")));
+            return Err(bad(format!(
+                "context {name:?} does not match the arms or policy"
+            )));
         }
     }
     let mut bandit = Bandit::new(config, arms).map_err(bad)?;
