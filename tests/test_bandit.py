@@ -198,6 +198,8 @@ def test_invalid_arguments_raise_typed_errors() -> None:
         with pytest.raises(InvalidArgumentError):
             bandit.update("c", arm, reward)
     with pytest.raises(InvalidArgumentError):
+        Bandit("epsilon_greedy", ["a"]).update("c", "a", 1e300)
+    with pytest.raises(InvalidArgumentError):
         bandit.update_many(["c", "c"], ["a", "b"], [0.5])
     with pytest.raises(InvalidArgumentError):
         bandit.update_many(["c", "c"], ["a", "b"], [0.5, 7.0])

@@ -6,10 +6,10 @@ separately and is created on its first update. Policies (``POLICIES``):
 * ``"thompson"``: Beta-Bernoulli Thompson sampling; rewards in [0, 1] update fractionally.
 * ``"gaussian_thompson"``: Thompson sampling with a Normal-Inverse-Gamma posterior (unknown
   mean and variance; prior mean 0, kappa 1, shape ``prior_alpha``, scale ``prior_beta``);
-  any finite reward.
+  any finite reward within +-1e100.
 * ``"ucb1"``: ``mean + ucb_c * sqrt(2 ln N / n)``, untried arms first; rewards in [0, 1].
 * ``"epsilon_greedy"``: explores with ``max(epsilon_min, epsilon * epsilon_decay**t)``, ``t``
-  the context's number of updates; any finite reward.
+  the context's number of updates; any finite reward within +-1e100.
 
 ``discount`` < 1 (Thompson policies only) decays every arm of a context toward the prior before
 each of its updates, so the bandit follows a best arm that changes over time. A bandit is

@@ -16,6 +16,8 @@
 //!   `eps_t = max(epsilon_min, epsilon * epsilon_decay^t)`, `t` the context's updates so far;
 //!   otherwise play untried arms first, then the best empirical mean. Any finite reward.
 //!
+//! Unbounded rewards must lie within `+-MAX_ABS_REWARD` (1e100) so the statistics stay finite.
+//!
 //! Discount (`thompson`, `gaussian_thompson` only; must be 1 otherwise): before each update of
 //! a context every arm of that context decays toward the prior, `a <- a0 + discount * (a - a0)`
 //! for the Beta parameters, and the Normal model's observation weights are scaled by `discount`,
@@ -25,180 +27,22 @@
 //! (stream 0). Serialised state stores the seed and the generator's word position, so a
 //! restored bandit continues exactly the sequence the original would have produced.
 
+mod config;
 mod model;
 mod state;
 #[cfg(test)]
 mod tests;
 
 use std::collections::HashMap;
-use std::fmt;
-use std::str::FromStr;
 
 use rand::Rng;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
-use serde::{Deserialize, Serialize};
 
 use crate::error::{CoreError, CoreResult};
-use model::{argmax, normal_posterior, uniform_index, ArmState, ContextState, Model, Prior};
-
-/// A bandit policy.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Policy {
-    Thompson,
-    GaussianThompson,
-    Ucb1,
-    EpsilonGreedy,
-}
-
-impl Policy {
-    /// Every policy, in the order of their names in [`Policy::NAMES`].
-    pub const ALL: [Policy; 4] = [
-        Policy::Thompson,
-        Policy::GaussianThompson,
-        Policy::Ucb1,
-        Policy::EpsilonGreedy,
-    ];
-    /// The accepted policy names.
-    pub const NAMES: [&'static str; 4] =
-        ["thompson", "gaussian_thompson", "ucb1", "epsilon_greedy"];
-
-    /// The policy's name as accepted by [`FromStr`].
-    pub fn name(self) -> &'static str {
-        Self::NAMES[self as usize]
-    }
-
-    /// Whether rewards must lie in `[0, 1]` (otherwise any finite value is accepted).
-    pub fn unit_rewards(self) -> bool {
-        matches!(self, Policy::Thompson | Policy::Ucb1)
-    }
-
-    fn supports_discount(self) -> bool {
-        matches!(self, Policy::Thompson | Policy::GaussianThompson)
-    }
-}
-
-impl fmt::Display for Policy {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-impl FromStr for Policy {
-    type Err = CoreError;
-
-    fn from_str(s: &str) -> CoreResult<Self> {
-        Self::ALL
-            .into_iter()
-            .find(|p| p.name() == s)
-            .ok_or_else(|| {
-                CoreError::InvalidArgument(format!(
-                    "unknown bandit policy {s:?}; expected one of {}",
-                    Self::NAMES.join(", ")
-                ))
-            })
-    }
-}
-
-/// Policy and hyper-parameters of a [`Bandit`]; see the module docs for their meaning.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct BanditConfig {
-    pub policy: Policy,
-    pub seed: u64,
-    pub discount: f64,
-    pub prior_alpha: f64,
-    pub prior_beta: f64,
-    pub ucb_c: f64,
-    pub epsilon: f64,
-    pub epsilon_decay: f64,
-    pub epsilon_min: f64,
-}
-
-impl BanditConfig {
-    /// The defaults for `policy`: seed 0, no discount, Beta(1, 1) prior, c = 1,
-    /// epsilon 0.1 decaying by 0.999 per update down to 0.01.
-    pub fn new(policy: Policy) -> Self {
-        BanditConfig {
-            policy,
-            seed: 0,
-            discount: 1.0,
-            prior_alpha: 1.0,
-            prior_beta: 1.0,
-            ucb_c: 1.0,
-            epsilon: 0.1,
-            epsilon_decay: 0.999,
-            epsilon_min: 0.01,
-        }
-    }
-
-    /// Check every parameter's range.
-    pub fn validate(&self) -> CoreResult<()> {
-        let bad = |what: String| Err(CoreError::InvalidArgument(what));
-        let in_unit = |x: f64| (0.0..=1.0).contains(&x);
-        if !(self.discount > 0.0 && self.discount <= 1.0) {
-            return bad(format!("discount must be in (0, 1], got {}", self.discount));
-        }
-        if self.discount != 1.0 && !self.policy.supports_discount() {
-            return bad(format!(
-                "discount applies to Thompson policies only, not {}",
-                self.policy
-            ));
-        }
-        for (name, v) in [
-            ("prior_alpha", self.prior_alpha),
-            ("prior_beta", self.prior_beta),
-        ] {
-            if !(v.is_finite() && v > 0.0) {
-                return bad(format!("{name} must be finite and > 0, got {v}"));
-            }
-        }
-        if !(self.ucb_c.is_finite() && self.ucb_c >= 0.0) {
-            return bad(format!("ucb_c must be finite and >= 0, got {}", self.ucb_c));
-        }
-        for (name, v) in [("epsilon", self.epsilon), ("epsilon_min", self.epsilon_min)] {
-            if !in_unit(v) {
-                return bad(format!("{name} must be in [0, 1], got {v}"));
-            }
-        }
-        if !(self.epsilon_decay > 0.0 && self.epsilon_decay <= 1.0) {
-            return bad(format!(
-                "epsilon_decay must be in (0, 1], got {}",
-                self.epsilon_decay
-            ));
-        }
-        Ok(())
-    }
-
-    fn prior(&self) -> Prior {
-        Prior {
-            alpha: self.prior_alpha,
-            beta: self.prior_beta,
-        }
-    }
-
-    fn fresh_model(&self) -> Model {
-        match self.policy {
-            Policy::Thompson => Model::Beta {
-                alpha: self.prior_alpha,
-                beta: self.prior_beta,
-            },
-            Policy::GaussianThompson => Model::Normal {
-                weight: 0.0,
-                mean: 0.0,
-                m2: 0.0,
-            },
-            Policy::Ucb1 | Policy::EpsilonGreedy => Model::Counts,
-        }
-    }
-
-    /// `max(epsilon_min, epsilon * epsilon_decay^t)`.
-    fn epsilon_at(&self, updates: u64) -> f64 {
-        let t = updates.min(i32::MAX as u64) as i32;
-        (self.epsilon * self.epsilon_decay.powi(t)).max(self.epsilon_min)
-    }
-}
+pub use config::{BanditConfig, Policy, MAX_ABS_REWARD};
+use model::{argmax, normal_posterior, uniform_index, ArmState, ContextState, Model};
+pub use state::STATE_VERSION;
 
 /// A snapshot of one arm in one context, from [`Bandit::arm_stats`].
 #[derive(Clone, Debug, PartialEq)]
@@ -398,6 +242,11 @@ impl Bandit {
             return Err(CoreError::InvalidArgument(format!(
                 "{} rewards must be in [0, 1], got {reward}",
                 self.config.policy
+            )));
+        }
+        if reward.abs() > MAX_ABS_REWARD {
+            return Err(CoreError::InvalidArgument(format!(
+                "rewards must be within +-{MAX_ABS_REWARD:e}, got {reward}"
             )));
         }
         Ok(())

@@ -293,6 +293,7 @@ fn invalid_arguments_are_rejected() {
     let mut g = new(BanditConfig::new(Policy::GaussianThompson), &["a"]).unwrap();
     g.update("x", "a", -250.0).unwrap();
     assert!(g.update("x", "a", f64::INFINITY).is_err());
+    assert!(g.update("x", "a", -1e101).is_err());
 }
 
 #[test]
