@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable, Sequence
 
 import numpy as np
+
 from whisper_cascade.bandit import POLICIES, Bandit
 
 

@@ -9,6 +9,7 @@ import random
 import threading
 
 import pytest
+
 from whisper_cascade.bandit import POLICIES, ArmSelector, Bandit
 from whisper_cascade.errors import InvalidArgumentError, StateError
 

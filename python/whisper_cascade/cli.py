@@ -36,7 +36,8 @@ def _cmd_models_validate(args: argparse.Namespace) -> int:
         print(
             f"valid: {args.path}: {info.model_type} ({info.ftype}), "
             f"{info.n_parameters:,} parameters, n_vocab {hp.n_vocab}, "
-            f"audio {hp.n_audio_layer}x{hp.n_audio_state}, text {hp.n_text_layer}x{hp.n_text_state}, "
+            f"audio {hp.n_audio_layer}x{hp.n_audio_state}, "
+            f"text {hp.n_text_layer}x{hp.n_text_state}, "
             f"sha256 {info.sha256}"
         )
     return 0
@@ -68,7 +69,9 @@ def _cmd_models_list(args: argparse.Namespace) -> int:
             print("no bundled models installed")
         for m in models:
             state = m["path"] if m["present"] else "not present"
-            print(f"{m['name']:<16} cost {m['relative_cost']:<6g} window {m['window_s']:g}s  {state}")
+            print(
+                f"{m['name']:<16} cost {m['relative_cost']:<6g} window {m['window_s']:g}s  {state}"
+            )
         for name, members in ladders.items():
             print(f"ladder {name}: {' → '.join(members)}")
     return 0

@@ -161,13 +161,16 @@ def resolve_model(name_or_path: str, models_dir: str | os.PathLike[str] | None =
     looks_like_path = os.sep in name_or_path or name_or_path.endswith(".bin")
     if looks_like_path:
         if candidate.is_file():
-            return ModelSpec(name=candidate.stem.removeprefix("ggml-"), file_name=candidate.name,
-                             path=candidate)
+            return ModelSpec(
+                name=candidate.stem.removeprefix("ggml-"), file_name=candidate.name, path=candidate
+            )
         raise ModelNotFoundError(f"model file not found: {name_or_path}")
     bundled = bundled_models().get(name_or_path)
     dirs = search_dirs(models_dir)
-    spec = bundled or openai_spec(name_or_path) or ModelSpec(
-        name=name_or_path, file_name=file_name_for(name_or_path)
+    spec = (
+        bundled
+        or openai_spec(name_or_path)
+        or ModelSpec(name=name_or_path, file_name=file_name_for(name_or_path))
     )
     if spec.path is not None:
         return spec
