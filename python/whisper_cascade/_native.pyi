@@ -1,8 +1,5 @@
 """Type stub of the Rust extension module ``whisper_cascade._native``."""
 
-import numpy as np
-import numpy.typing as npt
-
 __version__: str
 
 # --- features (rust/py/features.rs) ---
@@ -10,5 +7,55 @@ __version__: str
 # --- confidence (rust/py/confidence.rs) ---
 
 # --- bandit (rust/py/bandit.rs) ---
+
+from typing import Any
+
+class Bandit:
+    """Seeded contextual multi-armed bandit over named arms; thread-safe."""
+
+    def __init__(
+        self,
+        policy: str,
+        arms: list[str],
+        *,
+        seed: int = 0,
+        discount: float = 1.0,
+        prior_alpha: float = 1.0,
+        prior_beta: float = 1.0,
+        ucb_c: float = 1.0,
+        epsilon: float = 0.1,
+        epsilon_decay: float = 0.999,
+        epsilon_min: float = 0.01,
+    ) -> None: ...
+    @property
+    def policy(self) -> str:
+        """The policy name."""
+    @property
+    def arms(self) -> list[str]:
+        """The arm names, in order."""
+    def select(self, context: str = "") -> str:
+        """Choose an arm for ``context``."""
+    def select_many(self, contexts: list[str]) -> list[str]:
+        """Choose an arm for each context (GIL released)."""
+    def update(self, context: str, arm: str, reward: float) -> None:
+        """Record ``reward`` for ``arm`` played in ``context``."""
+    def update_many(self, contexts: list[str], arms: list[str], rewards: list[float]) -> None:
+        """Record many updates; nothing is recorded unless all are valid."""
+    def arm_stats(self, context: str = "") -> dict[str, dict[str, Any]]:
+        """Per-arm ``pulls``, ``mean_reward``, ``mean`` and policy-specific values."""
+    def best_arm(self, context: str = "") -> str:
+        """The arm with the highest estimated mean in ``context``."""
+    def contexts(self) -> list[str]:
+        """Contexts that have received at least one update, sorted."""
+    def to_json(self) -> str:
+        """The full state as versioned JSON."""
+    def to_bytes(self) -> bytes:
+        """The full state in a compact, checksummed binary form."""
+    @staticmethod
+    def from_json(state: str) -> Bandit:
+        """Restore from :meth:`to_json` output (``StateError`` if invalid)."""
+    @staticmethod
+    def from_bytes(state: bytes) -> Bandit:
+        """Restore from :meth:`to_bytes` output (``StateError`` if invalid)."""
 
 # --- ggml (rust/py/ggml.rs) ---

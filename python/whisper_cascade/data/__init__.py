@@ -1,0 +1,1 @@
+"""Package data: bundled models, sample audio, grammar and vendored assets."""

@@ -1,0 +1,1 @@
+"""The bundled micro zoo: ggml files and registry.json."""

@@ -1,1 +1,0 @@
-//! bandit (to be written).
