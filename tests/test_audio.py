@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 import pytest
 import soundfile as sf
+
 from whisper_cascade import audio as audio_mod
 from whisper_cascade.audio import (
     MIN_SAMPLES,

@@ -13,6 +13,7 @@ from pathlib import Path
 import _pywhispercpp as pw
 import numpy as np
 import pytest
+
 from whisper_cascade.audio import SAMPLE_RATE, load_audio, sample_path
 from whisper_cascade.backend import (
     ContextOptions,
