@@ -228,6 +228,16 @@ FFMPEG_CASES: dict[str, Case] = {
         check_tone(rate=48000, tol=0.06),
     ),
     "mp3_bytes": (lambda t: ffmpeg_encode(t, "b.mp3").read_bytes(), {}, check_tone(tol=0.06)),
+    "m4a_bytes_index_at_end": (
+        lambda t: ffmpeg_encode(t, "b.m4a", "-c:a", "aac").read_bytes(),
+        {},
+        check_tone(tol=0.06),
+    ),
+    "m4a_bytes_faststart": (
+        lambda t: ffmpeg_encode(t, "c.m4a", "-c:a", "aac", "-movflags", "+faststart").read_bytes(),
+        {},
+        check_tone(tol=0.06),
+    ),
 }
 
 

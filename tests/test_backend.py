@@ -34,7 +34,7 @@ from whisper_cascade.errors import (
     StateError,
 )
 from whisper_cascade.ggml_writer import random_whisper_model
-from whisper_cascade.transcriber import plan_chunks, transcribe_with_model
+from whisper_cascade.transcriber import Transcriber, plan_chunks, transcribe_with_model
 
 FAST = DecodeOptions(max_tokens=6, n_threads=2)
 CTX10 = 500  # encoder positions of a 10 s window
@@ -420,3 +420,13 @@ def test_espeak_sentence(model: LoadedModel, tmp_path: Path) -> None:
     result = transcribe_with_model(model, load_audio(samples), FAST)
     assert result.no_speech_estimate < 0.9
     assert result.segments
+
+
+def test_transcriber_uses_the_pool(model_dir: Path) -> None:
+    audio = load_audio(sample_path())
+    with ModelPool(max_models=1) as pool:
+        tr = Transcriber(pool, context=ContextOptions(use_gpu=False))
+        a = tr.transcribe(model_dir / "tiny1.bin", audio, FAST, name="one", audio_ctx=CTX10)
+        b = tr.transcribe(model_dir / "tiny1.bin", audio, FAST, name="one", audio_ctx=CTX10)
+        assert pool.loads == 1 and a.model == "one"
+        assert a.text == b.text and a.confidence == b.confidence

@@ -13,6 +13,7 @@ import os
 import re
 import shutil
 import subprocess
+import tempfile
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -183,6 +184,12 @@ def _decode(head_or_data: bytes, path: Path | None, label: str) -> Audio:
     kind = _sniff(head_or_data)
     if kind in _SOUNDFILE_KINDS:
         return _decode_soundfile(head_or_data, path, label, kind)
+    if path is None and head_or_data[4:8] == b"ftyp":
+        # MP4/M4A may keep its index at the end, which ffmpeg cannot seek to on a pipe.
+        with tempfile.TemporaryDirectory(prefix="whisper-cascade-") as tmp:
+            tmp_path = Path(tmp) / "input.mp4"
+            tmp_path.write_bytes(head_or_data)
+            return _decode_ffmpeg(b"", tmp_path, label)
     return _decode_ffmpeg(head_or_data, path, label)
 
 

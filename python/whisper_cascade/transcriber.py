@@ -9,6 +9,7 @@ aggregated natively over all chunks.
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -17,13 +18,20 @@ import numpy as np
 import numpy.typing as npt
 
 from whisper_cascade.audio import MIN_SAMPLES, SAMPLE_RATE, Audio, is_silent
-from whisper_cascade.backend import SECONDS_PER_AUDIO_CTX, DecodeOptions, LoadedModel
+from whisper_cascade.backend import (
+    SECONDS_PER_AUDIO_CTX,
+    ContextOptions,
+    DecodeOptions,
+    LoadedModel,
+)
+from whisper_cascade.backend_pool import ModelPool
 from whisper_cascade.confidence import ConfidenceReport, TokenArrays, aggregate
 from whisper_cascade.errors import InvalidArgumentError
 from whisper_cascade.features import analyze
 
 __all__ = [
     "Segment",
+    "Transcriber",
     "Transcription",
     "Word",
     "plan_chunks",
@@ -237,3 +245,29 @@ def _build_segments(tokens: TokenArrays, report: ConfidenceReport) -> tuple[Segm
     for s, text in enumerate(tokens.segment_texts):
         out.append(Segment(starts[s], ends[s], text.strip(), tuple(words_by_segment.get(s, []))))
     return tuple(out)
+
+
+class Transcriber:
+    """Transcribes with pooled models: ``Transcriber(pool).transcribe(path, audio, options)``."""
+
+    def __init__(
+        self, pool: ModelPool | None = None, *, context: ContextOptions | None = None
+    ) -> None:
+        self.pool = pool if pool is not None else ModelPool()
+        self.context = context
+
+    def transcribe(
+        self,
+        model_path: str | os.PathLike[str],
+        audio: Audio,
+        options: DecodeOptions | None = None,
+        *,
+        name: str | None = None,
+        sha256: str | None = None,
+        audio_ctx: int = 0,
+    ) -> Transcription:
+        """Load (or reuse) the model and run :func:`transcribe_with_model`."""
+        with self.pool.use(
+            model_path, name=name, sha256=sha256, context=self.context, audio_ctx=audio_ctx
+        ) as model:
+            return transcribe_with_model(model, audio, options)
