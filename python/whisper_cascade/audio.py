@@ -66,9 +66,12 @@ FFMPEG_TIMEOUT_S = 300.0
 _SOUNDFILE_KINDS = frozenset({"wav", "flac", "ogg", "aiff"})
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Audio:
-    """Normalised audio: float32 mono samples at 16 kHz, finite and non-empty."""
+    """Normalised audio: float32 mono samples at 16 kHz, finite and non-empty.
+
+    Compared by identity (the samples are a numpy array); ``samples`` is read-only.
+    """
 
     samples: npt.NDArray[np.float32]
     source: str
