@@ -23,11 +23,23 @@ fn get_f16(b: &[u8]) -> f32 {
     f16::from_le_bytes([b[0], b[1]]).to_f32()
 }
 
+/// Float to int truncation as C compilers emit it on x86 (`cvttss2si`): out-of-range and
+/// NaN give `i32::MIN`. ggml's narrowing casts then keep the low byte, which only matters
+/// for degenerate blocks (subnormal scales whose inverse overflows), but keeps them exact.
+#[inline]
+fn cvtt(v: f32) -> i32 {
+    if v >= -2_147_483_648.0 && v < 2_147_483_648.0 {
+        v as i32
+    } else {
+        i32::MIN
+    }
+}
+
 /// `roundf` (halves away from zero) without a libm call: adding the largest float below
 /// 0.5 and truncating is exact for every f32.
 #[inline]
 fn round_away(v: f32) -> i32 {
-    (v + 0.499_999_97_f32.copysign(v)) as i32
+    cvtt(v + 0.499_999_97_f32.copysign(v))
 }
 
 /// Element of largest magnitude with its sign; the first one wins ties, as in ggml.
@@ -84,8 +96,8 @@ fn block_q4_0(x: &[f32], y: &mut [u8]) {
     let id = inv(d);
     put_f16(&mut y[..2], d);
     for j in 0..16 {
-        let a = ((x[j] * id + 8.5) as i8).min(15) as u8;
-        let b = ((x[j + 16] * id + 8.5) as i8).min(15) as u8;
+        let a = (cvtt(x[j] * id + 8.5) as i8).min(15) as u8;
+        let b = (cvtt(x[j + 16] * id + 8.5) as i8).min(15) as u8;
         y[2 + j] = a | (b << 4);
     }
 }
@@ -97,8 +109,8 @@ fn block_q4_1(x: &[f32], y: &mut [u8]) {
     put_f16(&mut y[..2], d);
     put_f16(&mut y[2..4], min);
     for j in 0..16 {
-        let a = (((x[j] - min) * id + 0.5) as i8).min(15) as u8;
-        let b = (((x[j + 16] - min) * id + 0.5) as i8).min(15) as u8;
+        let a = (cvtt((x[j] - min) * id + 0.5) as i8).min(15) as u8;
+        let b = (cvtt((x[j + 16] - min) * id + 0.5) as i8).min(15) as u8;
         y[4 + j] = a | (b << 4);
     }
 }
@@ -109,8 +121,8 @@ fn block_q5_0(x: &[f32], y: &mut [u8]) {
     put_f16(&mut y[..2], d);
     let mut qh = 0u32;
     for j in 0..16 {
-        let a = ((x[j] * id + 16.5) as i8).min(31) as u8;
-        let b = ((x[j + 16] * id + 16.5) as i8).min(31) as u8;
+        let a = (cvtt(x[j] * id + 16.5) as i8).min(31) as u8;
+        let b = (cvtt(x[j + 16] * id + 16.5) as i8).min(31) as u8;
         y[6 + j] = (a & 0x0f) | ((b & 0x0f) << 4);
         qh |= u32::from((a & 0x10) >> 4) << j;
         qh |= u32::from((b & 0x10) >> 4) << (j + 16);
@@ -126,8 +138,8 @@ fn block_q5_1(x: &[f32], y: &mut [u8]) {
     put_f16(&mut y[2..4], min);
     let mut qh = 0u32;
     for j in 0..16 {
-        let a = ((x[j] - min) * id + 0.5) as u8;
-        let b = ((x[j + 16] - min) * id + 0.5) as u8;
+        let a = cvtt((x[j] - min) * id + 0.5) as u8;
+        let b = cvtt((x[j + 16] - min) * id + 0.5) as u8;
         y[8 + j] = (a & 0x0f) | ((b & 0x0f) << 4);
         qh |= u32::from((a & 0x10) >> 4) << j;
         qh |= u32::from((b & 0x10) >> 4) << (j + 16);
