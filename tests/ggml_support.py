@@ -81,7 +81,15 @@ class Parts:
         return next(r for r in self.records if r.name == name.encode())
 
 
-_TYPE_BYTES = {0: (1, 4), 1: (1, 2), 2: (32, 18), 3: (32, 20), 6: (32, 22), 7: (32, 24), 8: (32, 34)}
+_TYPE_BYTES = {
+    0: (1, 4),
+    1: (1, 2),
+    2: (32, 18),
+    3: (32, 20),
+    6: (32, 22),
+    7: (32, 24),
+    8: (32, 34),
+}
 
 
 def parse(raw: bytes) -> Parts:

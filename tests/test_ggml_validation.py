@@ -10,7 +10,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 from ggml_support import Parts, Record, parse, run_in_whispercpp
-
 from whisper_cascade import _native
 from whisper_cascade.errors import ModelNotFoundError, ModelValidationError
 from whisper_cascade.ggml_writer import random_whisper_model
@@ -112,7 +111,11 @@ EDITS: list[tuple[str, Callable[[Parts], None], str]] = [
     ("name_empty", _rec("decoder.ln.bias", "name", b""), "bad_tensor_name"),
     ("name_not_utf8", _rec("decoder.ln.bias", "name", b"decoder.ln.\xff\xfe"), "bad_tensor_name"),
     ("unknown_name", _rec("decoder.ln.bias", "name", b"decoder.ln.gamma"), "unknown_tensor"),
-    ("block_out_of_range", _rec("decoder.ln.bias", "name", b"decoder.blocks.7.mlp_ln.bias"), "unknown_tensor"),
+    (
+        "block_out_of_range",
+        _rec("decoder.ln.bias", "name", b"decoder.blocks.7.mlp_ln.bias"),
+        "unknown_tensor",
+    ),
     ("duplicate_tensor", _dup, "duplicate_tensor"),
     ("missing_tensor", lambda p: p.records.pop(3), "missing_tensor"),
     ("no_tensors", _set("records", []), "missing_tensor"),
@@ -135,8 +138,8 @@ CUTS: list[tuple[str, Callable[[bytes], bytes], str]] = [
     ("empty_file", lambda b: b"", "truncated"),
     ("three_bytes", lambda b: b[:3], "truncated"),
     ("truncated_header", lambda b: b[:30], "truncated"),
-    ("truncated_filters", lambda b: b[:56 + 1000], "truncated"),
-    ("truncated_vocab", lambda b: b[:56 + 80 * 201 * 4 + 5000], "truncated"),
+    ("truncated_filters", lambda b: b[: 56 + 1000], "truncated"),
+    ("truncated_vocab", lambda b: b[: 56 + 80 * 201 * 4 + 5000], "truncated"),
     ("truncated_mid_tensor", lambda b: b[: len(b) - 1000], "truncated"),
     ("truncated_last_byte", lambda b: b[:-1], "truncated"),
     ("random_bytes", lambda b: np.random.default_rng(7).bytes(4096), "bad_magic"),

@@ -11,7 +11,6 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 from ggml_support import run_in_whispercpp
-
 from whisper_cascade import _native
 from whisper_cascade.errors import (
     InvalidArgumentError,
@@ -179,8 +178,10 @@ def test_quantized_file(f16_model: Path, tmp_path: Path, q: str) -> None:
     assert rep["seconds"] > 0 and rep["mb_per_s"] > 0
     assert [p.name for p in tmp_path.iterdir()] == [dst.name]  # no temporary left behind
     src_info, info = validate_model(f16_model), validate_model(dst)
-    assert info.ftype == q and info.hparams.ftype == 2000 + {"q4_0": 2, "q4_1": 3, "q8_0": 7,
-                                                             "q5_0": 8, "q5_1": 9}[q]
+    assert (
+        info.ftype == q
+        and info.hparams.ftype == 2000 + {"q4_0": 2, "q4_1": 3, "q8_0": 7, "q5_0": 8, "q5_1": 9}[q]
+    )
     src_raw, raw = f16_model.read_bytes(), dst.read_bytes()
     for t in info.tensors:
         s = src_info.tensor(t.name)

@@ -28,7 +28,7 @@ fn get_f16(b: &[u8]) -> f32 {
 /// for degenerate blocks (subnormal scales whose inverse overflows), but keeps them exact.
 #[inline]
 fn cvtt(v: f32) -> i32 {
-    if v >= -2_147_483_648.0 && v < 2_147_483_648.0 {
+    if (-2_147_483_648.0..2_147_483_648.0).contains(&v) {
         v as i32
     } else {
         i32::MIN
@@ -42,37 +42,71 @@ fn round_away(v: f32) -> i32 {
     cvtt(v + 0.499_999_97_f32.copysign(v))
 }
 
-/// Element of largest magnitude with its sign; the first one wins ties, as in ggml.
-#[inline]
-fn signed_absmax(x: &[f32]) -> f32 {
-    let mut amax = 0.0f32;
-    let mut max = 0.0f32;
-    for &v in x {
-        let a = v.abs();
-        if amax < a {
-            amax = a;
-            max = v;
+/// `if v < m { v } else { m }` over 8 lanes (maps to `minps`), then across lanes.
+#[inline(always)]
+fn lanes_min(x: &[f32]) -> f32 {
+    let mut m = [f32::MAX; 8];
+    for c in x.chunks_exact(8) {
+        for k in 0..8 {
+            m[k] = if c[k] < m[k] { c[k] } else { m[k] };
         }
     }
-    max
+    m.into_iter()
+        .fold(f32::MAX, |a, v| if v < a { v } else { a })
 }
 
-#[inline]
+#[inline(always)]
+fn lanes_max(x: &[f32]) -> f32 {
+    let mut m = [-f32::MAX; 8];
+    for c in x.chunks_exact(8) {
+        for k in 0..8 {
+            m[k] = if c[k] > m[k] { c[k] } else { m[k] };
+        }
+    }
+    m.into_iter()
+        .fold(-f32::MAX, |a, v| if v > a { v } else { a })
+}
+
+#[inline(always)]
+fn lanes_absmax(x: &[f32]) -> f32 {
+    let mut m = [0f32; 8];
+    for c in x.chunks_exact(8) {
+        for k in 0..8 {
+            let a = c[k].abs();
+            m[k] = if a > m[k] { a } else { m[k] };
+        }
+    }
+    m.into_iter().fold(0.0, |a, v| if v > a { v } else { a })
+}
+
+/// Element of largest magnitude with its sign; the first one wins ties, as in ggml
+/// (whose running maximum starts at +0, so an all-zero block gives +0).
+#[inline(always)]
+fn signed_absmax(x: &[f32]) -> f32 {
+    let amax = lanes_absmax(x);
+    if amax == 0.0 {
+        return 0.0;
+    }
+    x.iter().copied().find(|v| v.abs() == amax).unwrap_or(0.0)
+}
+
+/// ggml's sequential minimum and maximum. Order only matters for the sign of a zero result:
+/// the sequential scan keeps the first zero it meets.
+#[inline(always)]
 fn min_max(x: &[f32]) -> (f32, f32) {
-    let mut min = f32::MAX;
-    let mut max = -f32::MAX;
-    for &v in x {
-        if v < min {
-            min = v;
-        }
-        if v > max {
-            max = v;
-        }
+    let first_zero = || x.iter().copied().find(|&v| v == 0.0).unwrap_or(0.0);
+    let mut min = lanes_min(x);
+    let mut max = lanes_max(x);
+    if min == 0.0 {
+        min = first_zero();
+    }
+    if max == 0.0 {
+        max = first_zero();
     }
     (min, max)
 }
 
-#[inline]
+#[inline(always)]
 fn inv(d: f32) -> f32 {
     if d != 0.0 {
         1.0 / d
@@ -81,9 +115,38 @@ fn inv(d: f32) -> f32 {
     }
 }
 
+/// Levels `cvtt(x·id + bias)` (or of `(x - min)·id + bias`) as ggml's narrowing cast keeps them.
+#[inline(always)]
+fn levels(x: &[f32], sub: f32, id: f32, bias: f32, cap: i8) -> [u8; QK] {
+    let mut l = [0u8; QK];
+    for (o, &v) in l.iter_mut().zip(x) {
+        *o = (cvtt((v - sub) * id + bias) as i8).min(cap) as u8;
+    }
+    l
+}
+
+/// `qs[j] = lo | hi << 4`; q5 masks the low level to 4 bits, q4 does not (ggml's q4 code
+/// ORs the whole byte, which differs only for degenerate blocks).
+#[inline(always)]
+fn pack_nibbles(l: &[u8; QK], qs: &mut [u8], mask_low: bool) {
+    let m = if mask_low { 0x0f } else { 0xff };
+    for j in 0..16 {
+        qs[j] = (l[j] & m) | (l[j + 16] << 4);
+    }
+}
+
+#[inline(always)]
+fn high_bits(l: &[u8; QK]) -> [u8; 4] {
+    let mut qh = 0u32;
+    for (j, &v) in l.iter().enumerate() {
+        qh |= u32::from((v >> 4) & 1) << j;
+    }
+    qh.to_le_bytes()
+}
+
+#[inline(always)]
 fn block_q8_0(x: &[f32], y: &mut [u8]) {
-    let amax = x.iter().fold(0.0f32, |m, v| m.max(v.abs()));
-    let d = amax / 127.0;
+    let d = lanes_absmax(x) / 127.0;
     let id = inv(d);
     put_f16(&mut y[..2], d);
     for (q, &v) in y[2..34].iter_mut().zip(x) {
@@ -91,77 +154,79 @@ fn block_q8_0(x: &[f32], y: &mut [u8]) {
     }
 }
 
+#[inline(always)]
 fn block_q4_0(x: &[f32], y: &mut [u8]) {
     let d = signed_absmax(x) / -8.0;
     let id = inv(d);
     put_f16(&mut y[..2], d);
-    for j in 0..16 {
-        let a = (cvtt(x[j] * id + 8.5) as i8).min(15) as u8;
-        let b = (cvtt(x[j + 16] * id + 8.5) as i8).min(15) as u8;
-        y[2 + j] = a | (b << 4);
-    }
+    // x - 0.0 is exactly x, so the shared level function serves the symmetric types too
+    pack_nibbles(&levels(x, 0.0, id, 8.5, 15), &mut y[2..18], false);
 }
 
+#[inline(always)]
 fn block_q4_1(x: &[f32], y: &mut [u8]) {
     let (min, max) = min_max(x);
     let d = (max - min) / 15.0;
     let id = inv(d);
     put_f16(&mut y[..2], d);
     put_f16(&mut y[2..4], min);
-    for j in 0..16 {
-        let a = (cvtt((x[j] - min) * id + 0.5) as i8).min(15) as u8;
-        let b = (cvtt((x[j + 16] - min) * id + 0.5) as i8).min(15) as u8;
-        y[4 + j] = a | (b << 4);
-    }
+    pack_nibbles(&levels(x, min, id, 0.5, 15), &mut y[4..20], false);
 }
 
+#[inline(always)]
 fn block_q5_0(x: &[f32], y: &mut [u8]) {
     let d = signed_absmax(x) / -16.0;
     let id = inv(d);
     put_f16(&mut y[..2], d);
-    let mut qh = 0u32;
-    for j in 0..16 {
-        let a = (cvtt(x[j] * id + 16.5) as i8).min(31) as u8;
-        let b = (cvtt(x[j + 16] * id + 16.5) as i8).min(31) as u8;
-        y[6 + j] = (a & 0x0f) | ((b & 0x0f) << 4);
-        qh |= u32::from((a & 0x10) >> 4) << j;
-        qh |= u32::from((b & 0x10) >> 4) << (j + 16);
-    }
-    y[2..6].copy_from_slice(&qh.to_le_bytes());
+    let l = levels(x, 0.0, id, 16.5, 31);
+    y[2..6].copy_from_slice(&high_bits(&l));
+    pack_nibbles(&l, &mut y[6..22], true);
 }
 
+#[inline(always)]
 fn block_q5_1(x: &[f32], y: &mut [u8]) {
     let (min, max) = min_max(x);
     let d = (max - min) / 31.0;
     let id = inv(d);
     put_f16(&mut y[..2], d);
     put_f16(&mut y[2..4], min);
-    let mut qh = 0u32;
-    for j in 0..16 {
-        let a = cvtt((x[j] - min) * id + 0.5) as u8;
-        let b = cvtt((x[j + 16] - min) * id + 0.5) as u8;
-        y[8 + j] = (a & 0x0f) | ((b & 0x0f) << 4);
-        qh |= u32::from((a & 0x10) >> 4) << j;
-        qh |= u32::from((b & 0x10) >> 4) << (j + 16);
+    // ggml casts to uint8 without a cap: keep the low byte, as `as i8` does before `as u8`
+    let l = levels(x, min, id, 0.5, i8::MAX);
+    y[4..8].copy_from_slice(&high_bits(&l));
+    pack_nibbles(&l, &mut y[8..24], true);
+}
+
+#[inline(always)]
+fn quantize_blocks_generic(x: &[f32], t: GgmlType, out: &mut [u8]) {
+    let bs = t.type_size();
+    let blocks = x.chunks_exact(QK).zip(out.chunks_exact_mut(bs));
+    match t {
+        GgmlType::Q8_0 => blocks.for_each(|(a, b)| block_q8_0(a, b)),
+        GgmlType::Q4_0 => blocks.for_each(|(a, b)| block_q4_0(a, b)),
+        GgmlType::Q4_1 => blocks.for_each(|(a, b)| block_q4_1(a, b)),
+        GgmlType::Q5_0 => blocks.for_each(|(a, b)| block_q5_0(a, b)),
+        GgmlType::Q5_1 => blocks.for_each(|(a, b)| block_q5_1(a, b)),
+        GgmlType::F32 | GgmlType::F16 => unreachable!("float types are not block-quantized"),
     }
-    y[4..8].copy_from_slice(&qh.to_le_bytes());
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn quantize_blocks_avx2(x: &[f32], t: GgmlType, out: &mut [u8]) {
+    // The same code compiled for AVX2 (no FMA: results stay bit-identical).
+    quantize_blocks_generic(x, t, out)
 }
 
 /// Quantize whole blocks serially: `x.len()` is a multiple of 32 and `out` has room for
 /// exactly that many blocks of a quantized type `t`.
 pub(super) fn quantize_blocks(x: &[f32], t: GgmlType, out: &mut [u8]) {
-    let bs = t.type_size();
-    let kernel: fn(&[f32], &mut [u8]) = match t {
-        GgmlType::Q8_0 => block_q8_0,
-        GgmlType::Q4_0 => block_q4_0,
-        GgmlType::Q4_1 => block_q4_1,
-        GgmlType::Q5_0 => block_q5_0,
-        GgmlType::Q5_1 => block_q5_1,
-        GgmlType::F32 | GgmlType::F16 => unreachable!("float types are not block-quantized"),
-    };
-    for (xb, yb) in x.chunks_exact(QK).zip(out.chunks_exact_mut(bs)) {
-        kernel(xb, yb);
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU supports AVX2, checked just above.
+        unsafe { quantize_blocks_avx2(x, t, out) };
+        return;
     }
+    quantize_blocks_generic(x, t, out)
 }
 
 /// Encode `x` as type `t` (f32 and f16 too); quantized types need `x.len() % 32 == 0`.

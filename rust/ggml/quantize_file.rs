@@ -5,8 +5,8 @@ use std::io::{BufReader, BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use half::slice::{HalfBitsSliceExt, HalfFloatSliceExt};
 use half::f16;
+use half::slice::{HalfBitsSliceExt, HalfFloatSliceExt};
 use rayon::prelude::*;
 use serde::Serialize;
 
@@ -121,7 +121,12 @@ fn quantize_f16(data: &[u8], t: GgmlType, out: &mut [u8]) {
     data.par_chunks(in_per_task)
         .zip(out.par_chunks_mut(out_per_task))
         .for_each_init(
-            || (vec![0u16; BLOCKS_PER_TASK * QK], vec![0f32; BLOCKS_PER_TASK * QK]),
+            || {
+                (
+                    vec![0u16; BLOCKS_PER_TASK * QK],
+                    vec![0f32; BLOCKS_PER_TASK * QK],
+                )
+            },
             |(bits, vals), (inp, outp)| {
                 let n = inp.len() / 2;
                 for (b, c) in bits[..n].iter_mut().zip(inp.chunks_exact(2)) {

@@ -146,7 +146,10 @@ pub(super) fn check_hparams(h: &HParams) -> CoreResult<GgmlType> {
             h.n_text_state, h.n_audio_state
         )));
     }
-    for (name, heads) in [("n_audio_head", h.n_audio_head), ("n_text_head", h.n_text_head)] {
+    for (name, heads) in [
+        ("n_audio_head", h.n_audio_head),
+        ("n_text_head", h.n_text_head),
+    ] {
         if h.n_audio_state % heads != 0 {
             return Err(bad_hparams(format!(
                 "{name} = {heads} does not divide the state size {}",

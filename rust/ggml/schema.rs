@@ -40,16 +40,28 @@ pub fn expected_tensors(h: &HParams) -> Schema {
         s.insert(name, (shape, kind));
     };
     let mels = h.n_mels as u64;
-    add("encoder.conv1.weight".into(), vec![n, mels, 3], TensorKind::Conv);
+    add(
+        "encoder.conv1.weight".into(),
+        vec![n, mels, 3],
+        TensorKind::Conv,
+    );
     add("encoder.conv1.bias".into(), vec![n, 1], TensorKind::Float32);
-    add("encoder.conv2.weight".into(), vec![n, n, 3], TensorKind::Conv);
+    add(
+        "encoder.conv2.weight".into(),
+        vec![n, n, 3],
+        TensorKind::Conv,
+    );
     add("encoder.conv2.bias".into(), vec![n, 1], TensorKind::Float32);
     add(
         "encoder.positional_embedding".into(),
         vec![h.n_audio_ctx as u64, n],
         TensorKind::Float32,
     );
-    add("encoder.ln_post.weight".into(), vec![n], TensorKind::Float32);
+    add(
+        "encoder.ln_post.weight".into(),
+        vec![n],
+        TensorKind::Float32,
+    );
     add("encoder.ln_post.bias".into(), vec![n], TensorKind::Float32);
     add(
         "decoder.token_embedding.weight".into(),
@@ -66,7 +78,11 @@ pub fn expected_tensors(h: &HParams) -> Schema {
 
     let mut block = |prefix: String, attns: &[&str], lns: &[&str]| {
         for ln in lns {
-            add(format!("{prefix}.{ln}.weight"), vec![n], TensorKind::Float32);
+            add(
+                format!("{prefix}.{ln}.weight"),
+                vec![n],
+                TensorKind::Float32,
+            );
             add(format!("{prefix}.{ln}.bias"), vec![n], TensorKind::Float32);
         }
         for attn in attns {
@@ -85,13 +101,29 @@ pub fn expected_tensors(h: &HParams) -> Schema {
                 }
             }
         }
-        add(format!("{prefix}.mlp.0.weight"), vec![4 * n, n], TensorKind::Weight);
-        add(format!("{prefix}.mlp.0.bias"), vec![4 * n], TensorKind::Float32);
-        add(format!("{prefix}.mlp.2.weight"), vec![n, 4 * n], TensorKind::Weight);
+        add(
+            format!("{prefix}.mlp.0.weight"),
+            vec![4 * n, n],
+            TensorKind::Weight,
+        );
+        add(
+            format!("{prefix}.mlp.0.bias"),
+            vec![4 * n],
+            TensorKind::Float32,
+        );
+        add(
+            format!("{prefix}.mlp.2.weight"),
+            vec![n, 4 * n],
+            TensorKind::Weight,
+        );
         add(format!("{prefix}.mlp.2.bias"), vec![n], TensorKind::Float32);
     };
     for i in 0..h.n_audio_layer {
-        block(format!("encoder.blocks.{i}"), &["attn"], &["attn_ln", "mlp_ln"]);
+        block(
+            format!("encoder.blocks.{i}"),
+            &["attn"],
+            &["attn_ln", "mlp_ln"],
+        );
     }
     for i in 0..h.n_text_layer {
         block(

@@ -40,7 +40,9 @@ impl Build {
             .map(|(i, (name, (shape, kind)))| {
                 let ty = kind.stored_type(wtype);
                 let n: u64 = shape.iter().product();
-                let vals: Vec<f32> = (0..n).map(|k| ((k + i as u64) % 13) as f32 * 0.01).collect();
+                let vals: Vec<f32> = (0..n)
+                    .map(|k| ((k + i as u64) % 13) as f32 * 0.01)
+                    .collect();
                 Rec {
                     n_dims: shape.len() as i32,
                     name: name.into_bytes(),
@@ -55,7 +57,9 @@ impl Build {
             hp: h.to_array(),
             filters: (80, 201, vec![0.5; 80 * 201]),
             vocab_count: None,
-            vocab: (0..100u32).map(|i| format!("tok{i}").into_bytes()).collect(),
+            vocab: (0..100u32)
+                .map(|i| format!("tok{i}").into_bytes())
+                .collect(),
             recs,
             tail: Vec::new(),
         }
@@ -93,7 +97,10 @@ impl Build {
     }
 
     fn rec(&mut self, name: &str) -> &mut Rec {
-        self.recs.iter_mut().find(|r| r.name == name.as_bytes()).unwrap()
+        self.recs
+            .iter_mut()
+            .find(|r| r.name == name.as_bytes())
+            .unwrap()
     }
 }
 
@@ -128,11 +135,22 @@ fn valid_model_parses_with_all_fields() {
     assert_eq!(info.model_type, "unknown");
     assert!(!info.multilingual);
     assert_eq!(info.n_vocab_stored, 100);
-    assert_eq!(info.sha256.as_deref(), Some(sha256_file(&p).unwrap().as_str()));
-    let emb = info.tensors.iter().find(|t| t.name == "decoder.token_embedding.weight").unwrap();
+    assert_eq!(
+        info.sha256.as_deref(),
+        Some(sha256_file(&p).unwrap().as_str())
+    );
+    let emb = info
+        .tensors
+        .iter()
+        .find(|t| t.name == "decoder.token_embedding.weight")
+        .unwrap();
     assert_eq!(emb.shape, vec![51864, 32]);
     assert_eq!(emb.nbytes, 51864 * 32 * 2);
-    let bias = info.tensors.iter().find(|t| t.name == "encoder.conv1.bias").unwrap();
+    let bias = info
+        .tensors
+        .iter()
+        .find(|t| t.name == "encoder.conv1.bias")
+        .unwrap();
     assert_eq!((bias.shape.clone(), bias.dtype), (vec![32, 1], "f32"));
     let n: u64 = info.tensors.iter().map(|t| t.n_elements()).sum();
     assert_eq!(info.n_parameters, n);
@@ -157,21 +175,61 @@ fn each_defect_has_its_code() {
         ("toklen", |b| b.vocab[3] = vec![b'a'; 5000], "bad_vocab"),
         ("dims0", |b| b.recs[0].n_dims = 0, "bad_tensor_dims"),
         ("dims6", |b| b.recs[0].n_dims = 6, "bad_tensor_dims"),
-        ("namelen", |b| b.recs[0].name = vec![b'x'; 300], "bad_tensor_name"),
-        ("unknown", |b| b.recs[0].name = b"decoder.blocks.1.mlp.0.bias".to_vec(), "unknown_tensor"),
-        ("dup", |b| b.recs[1].name = b"decoder.blocks.0.attn.key.weight".to_vec(), "duplicate_tensor"),
-        ("missing", |b| {
-            b.recs.pop();
-        }, "missing_tensor"),
-        ("neg", |b| b.rec("decoder.ln.bias").ne[0] = -32, "bad_tensor_shape"),
-        ("huge", |b| b.rec("decoder.ln.bias").ne[0] = 1 << 30, "bad_tensor_shape"),
-        ("shape", |b| b.rec("encoder.positional_embedding").ne = vec![32, 9], "bad_tensor_shape"),
-        ("ttype", |b| b.rec("decoder.ln.bias").ttype = 1, "bad_tensor_type"),
-        ("ttype99", |b| b.rec("decoder.ln.bias").ttype = 99, "bad_tensor_type"),
+        (
+            "namelen",
+            |b| b.recs[0].name = vec![b'x'; 300],
+            "bad_tensor_name",
+        ),
+        (
+            "unknown",
+            |b| b.recs[0].name = b"decoder.blocks.1.mlp.0.bias".to_vec(),
+            "unknown_tensor",
+        ),
+        (
+            "dup",
+            |b| b.recs[1].name = b"decoder.blocks.0.attn.key.weight".to_vec(),
+            "duplicate_tensor",
+        ),
+        (
+            "missing",
+            |b| {
+                b.recs.pop();
+            },
+            "missing_tensor",
+        ),
+        (
+            "neg",
+            |b| b.rec("decoder.ln.bias").ne[0] = -32,
+            "bad_tensor_shape",
+        ),
+        (
+            "huge",
+            |b| b.rec("decoder.ln.bias").ne[0] = 1 << 30,
+            "bad_tensor_shape",
+        ),
+        (
+            "shape",
+            |b| b.rec("encoder.positional_embedding").ne = vec![32, 9],
+            "bad_tensor_shape",
+        ),
+        (
+            "ttype",
+            |b| b.rec("decoder.ln.bias").ttype = 1,
+            "bad_tensor_type",
+        ),
+        (
+            "ttype99",
+            |b| b.rec("decoder.ln.bias").ttype = 99,
+            "bad_tensor_type",
+        ),
         ("trailing", |b| b.tail = vec![0; 5], "trailing_bytes"),
-        ("midtensor", |b| {
-            b.recs.last_mut().unwrap().data.truncate(3);
-        }, "truncated"),
+        (
+            "midtensor",
+            |b| {
+                b.recs.last_mut().unwrap().data.truncate(3);
+            },
+            "truncated",
+        ),
     ];
     for (tag, edit, code) in cases {
         let mut b = Build::valid();
@@ -220,7 +278,9 @@ fn known_byte_vectors() {
 
 #[test]
 fn round_trip_error_is_bounded() {
-    let x: Vec<f32> = (0..32 * 257).map(|i| ((i * 7919) % 1000) as f32 / 500.0 - 1.0).collect();
+    let x: Vec<f32> = (0..32 * 257)
+        .map(|i| ((i * 7919) % 1000) as f32 / 500.0 - 1.0)
+        .collect();
     for (t, rel) in [
         (GgmlType::Q8_0, 1.0 / 127.0),
         (GgmlType::Q4_0, 1.0 / 8.0),
@@ -232,7 +292,11 @@ fn round_trip_error_is_bounded() {
         let q = quantize_row(&x, t).unwrap();
         assert_eq!(q.len() as u64, t.row_bytes(x.len() as u64).unwrap());
         let y = dequantize_row(&q, t, x.len()).unwrap();
-        let err = x.iter().zip(&y).map(|(a, b)| (a - b).abs()).fold(0.0, f32::max);
+        let err = x
+            .iter()
+            .zip(&y)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0, f32::max);
         // range is [-1, 1]: at most one step (2·range/levels for the offset types)
         assert!(err <= 2.0 * rel * 1.01, "{}: max error {err}", t.name());
     }
@@ -253,9 +317,17 @@ fn quantize_file_matches_row_quantizer_and_validates() {
         assert_eq!(info.ftype, t.name());
         assert_eq!(info.hparams.ftype, 2000 + t.header_ftype());
         let bytes = std::fs::read(&dst).unwrap();
-        let emb = info.tensors.iter().find(|x| x.name == "decoder.token_embedding.weight").unwrap();
+        let emb = info
+            .tensors
+            .iter()
+            .find(|x| x.name == "decoder.token_embedding.weight")
+            .unwrap();
         let src_vals = dequantize_row(
-            &b.recs.iter().find(|r| r.name == emb.name.as_bytes()).unwrap().data,
+            &b.recs
+                .iter()
+                .find(|r| r.name == emb.name.as_bytes())
+                .unwrap()
+                .data,
             GgmlType::F16,
             emb.n_elements() as usize,
         )
@@ -263,7 +335,11 @@ fn quantize_file_matches_row_quantizer_and_validates() {
         let want = quantize_row(&src_vals, t).unwrap();
         let start = emb.offset as usize;
         assert_eq!(&bytes[start..start + want.len()], &want[..]);
-        let conv = info.tensors.iter().find(|x| x.name == "encoder.conv1.weight").unwrap();
+        let conv = info
+            .tensors
+            .iter()
+            .find(|x| x.name == "encoder.conv1.weight")
+            .unwrap();
         assert_eq!(conv.dtype, "f16");
     }
     let dst = tmpdir("qdst").join("again.bin");
@@ -282,7 +358,10 @@ fn quantize_file_matches_row_quantizer_and_validates() {
     let bad_src = write("qbad", &bad.bytes());
     assert!(matches!(
         quantize_file(&bad_src, &dst, GgmlType::Q8_0),
-        Err(CoreError::ModelValidation { code: "bad_magic", .. })
+        Err(CoreError::ModelValidation {
+            code: "bad_magic",
+            ..
+        })
     ));
     assert!(!dst.exists());
 }
@@ -293,7 +372,10 @@ fn type_numbering_round_trips() {
         assert_eq!(GgmlType::from_ttype(t.ttype()), Some(t));
         assert_eq!(GgmlType::from_name(t.name()), Some(t));
         assert_eq!(GgmlType::from_header_ftype(t.header_ftype()), Some(t));
-        assert_eq!(GgmlType::from_header_ftype(2000 + t.header_ftype()), Some(t));
+        assert_eq!(
+            GgmlType::from_header_ftype(2000 + t.header_ftype()),
+            Some(t)
+        );
     }
     assert_eq!(GgmlType::from_header_ftype(4), None);
     assert_eq!(GgmlType::from_header_ftype(-1), None);
