@@ -1,1 +1,0 @@
-//! ggml (to be written).
