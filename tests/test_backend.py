@@ -89,21 +89,42 @@ def test_loaded_model_properties(model: LoadedModel) -> None:
     assert "tiny0" in repr(model)
 
 
+def _first_tensor_offset(data: bytes) -> int:
+    n_mel, n_fft = struct.unpack_from("<2i", data, 48)
+    pos = 56 + 4 * n_mel * n_fft
+    (n_tokens,) = struct.unpack_from("<i", data, pos)
+    pos += 4
+    for _ in range(n_tokens):
+        (length,) = struct.unpack_from("<I", data, pos)
+        pos += 4 + length
+    return pos
+
+
+def _patched(data: bytes, offset: int, value: int) -> bytes:
+    return data[:offset] + struct.pack("<i", value) + data[offset + 4 :]
+
+
 def test_bad_models_refused_before_loading(tmp_path: Path, model_dir: Path) -> None:
+    # Each of these killed the process when handed to whisper.cpp (backend-hazards.md).
     good = (model_dir / "tiny0.bin").read_bytes()
+    tensor = _first_tensor_offset(good)
     crafted = {
-        "magic.bin": b"lmgg" + good[4:],
-        "vocab.bin": good[:4] + struct.pack("<i", 50300) + good[8:],
-        "truncated.bin": good[: len(good) // 2],
-        "empty.bin": b"",
+        "magic.bin": (b"ggml" + good[4:], "bad_magic"),  # byte-swapped magic
+        "vocab.bin": (_patched(good, 4, 50300), "bad_hparams"),
+        "ftype.bin": (_patched(good, 44, 5), "bad_ftype"),
+        "ndims.bin": (_patched(good, tensor, 6), "bad_tensor_dims"),
+        "huge_dim.bin": (_patched(good, tensor + 12, 2**30), "bad_tensor_shape"),
+        "truncated.bin": (good[: len(good) // 2], "truncated"),
+        "empty.bin": (b"", "truncated"),
     }
-    for name, data in crafted.items():
+    for name, (data, code) in crafted.items():
         (tmp_path / name).write_bytes(data)
-        with pytest.raises(ModelValidationError):
+        with pytest.raises(ModelValidationError) as info:
             LoadedModel(tmp_path / name)
+        assert info.value.code == code, name
     with pytest.raises(ModelNotFoundError):
         LoadedModel(tmp_path / "missing.bin")
-    with pytest.raises(ModelValidationError):
+    with pytest.raises(ModelValidationError, match="sha256|checksum"):
         LoadedModel(model_dir / "tiny0.bin", sha256="0" * 64)
 
 
