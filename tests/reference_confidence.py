@@ -139,11 +139,11 @@ def aggregate(
     # Words: group text tokens, then decode each group.
     groups: list[list[int]] = []
     for i in text_idx:
-        if groups and int(segment_index[groups[-1][-1]]) == int(segment_index[i]):
-            if not _starts_word(token_bytes[i]):
-                groups[-1].append(i)
-                continue
-        groups.append([i])
+        same_segment = groups and int(segment_index[groups[-1][-1]]) == int(segment_index[i])
+        if same_segment and not _starts_word(token_bytes[i]):
+            groups[-1].append(i)
+        else:
+            groups.append([i])
     words = []
     for g in groups:
         text = b"".join(token_bytes[i] for i in g).decode("utf-8", errors="replace").strip()
@@ -168,7 +168,9 @@ def aggregate(
         all_words += seg_words
         segments.append(m)
     overall = _token_metrics(
-        [p for ps in seg_probs for p in ps], [lp for lps in seg_logprobs for lp in lps], low_threshold
+        [p for ps in seg_probs for p in ps],
+        [lp for lps in seg_logprobs for lp in lps],
+        low_threshold,
     )
     overall["compression_ratio"] = compression_ratio("".join(segment_texts).strip())
     overall["repetition_score"] = repetition_score(all_words)

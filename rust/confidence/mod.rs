@@ -11,14 +11,19 @@
 //!   `low_confidence_ratio` is the share of probabilities `< low_threshold`; `avg_logprob` the
 //!   mean token log-probability.
 //! - `compression_ratio`: openai-whisper's, on the stripped segment text (overall: on the
-//!   stripped concatenation of all segment texts); see [`text::compression_ratio`].
+//!   stripped concatenation of all segment texts); see [`text::ZlibSizer`].
 //! - `repetition_score`: see [`text::repetition_score`]; words come from the lowercased segment
-//!   text; overall uses all segments' words in order, so loops across segments are caught.
+//!   text (whitespace-split, ASCII punctuation trimmed); overall uses all segments' words in
+//!   order, so loops that whisper.cpp splits into several segments are caught.
+//!
+//! Text metrics use `segment_texts` (what whisper.cpp reports), not the token pieces. Logprobs
+//! must be finite; probabilities finite and in [0, 1]; times below 0 mean unknown.
 //! - `speech_coverage`: share of detected speech covered by the segment spans (overall: their
 //!   union); `speech_in_segments`: share of the segment duration (overall: of the union)
 //!   that overlaps detected speech. Without a speech detector result (`None`) both are 1.0.
-//!   With one: no detected speech gives coverage 1.0, and segments without a known positive
-//!   duration (times -1, or end <= start) give `speech_in_segments` 1.0.
+//!   With one: no detected speech gives coverage 1.0 (an empty list still makes
+//!   `speech_in_segments` 0.0: text over silence). A segment without a known positive
+//!   duration (times -1, or end <= start) has `speech_in_segments` 1.0 and covers nothing.
 //!
 //! No text tokens: `n_tokens` 0 and every token statistic 0.0 (mean, geometric mean, min,
 //! std, consistency, low ratio, avg logprob); the text metrics are computed as usual
@@ -26,14 +31,15 @@
 //!
 //! Words: the byte pieces of consecutive text tokens of one segment are merged; a piece
 //! starting with a space starts a new word, as does the first text token of a segment.
-//! Punctuation-only pieces (ASCII punctuation after trimming ASCII whitespace) attach to the
-//! previous word even after a space, except opening marks (`( [ { " '`) after a space,
-//! which start a word. Special and timestamp tokens are skipped and do not split words.
+//! Punctuation-only pieces (ASCII punctuation once `u8::is_ascii_whitespace` is trimmed)
+//! attach to the previous word even after a space, except opening marks (`( [ { " '`) after
+//! a space, which start a word. Special and timestamp tokens are skipped and do not split words.
 //! The merged bytes are decoded lossily (U+FFFD for invalid UTF-8) and stripped; words that
 //! are empty after stripping are dropped.
 
 pub mod speech;
 pub mod text;
+mod words;
 
 use crate::error::{CoreError, CoreResult};
 
@@ -137,6 +143,24 @@ impl Acc {
         self.sum_logprob += logprob;
     }
 
+    /// Fold another accumulator in (Chan et al.'s pairwise update for the variance).
+    fn merge(&mut self, other: &Acc) {
+        if other.n == 0 {
+            return;
+        }
+        let n = self.n + other.n;
+        let delta = other.mean - self.mean;
+        let weight = other.n as f64 / n as f64;
+        self.m2 += other.m2 + delta * delta * self.n as f64 * weight;
+        self.mean += delta * weight;
+        self.n = n;
+        self.sum_ln += other.sum_ln;
+        self.min = self.min.min(other.min);
+        self.max = self.max.max(other.max);
+        self.n_low += other.n_low;
+        self.sum_logprob += other.sum_logprob;
+    }
+
     /// Token metrics; the text and speech fields are filled in by the caller.
     fn finish(&self) -> Metrics {
         let mut m = Metrics {
@@ -199,7 +223,9 @@ fn validate(data: &TokenData<'_>, speech: Option<&[(f64, f64)]>, low: f64) -> Co
         )));
     }
     if !(low.is_finite() && (0.0..=1.0).contains(&low)) {
-        return Err(invalid(format!("low_threshold must be in [0, 1], got {low}")));
+        return Err(invalid(format!(
+            "low_threshold must be in [0, 1], got {low}"
+        )));
     }
     for (i, &p) in data.probs.iter().enumerate() {
         if !(p.is_finite() && (0.0..=1.0).contains(&p)) {
@@ -247,40 +273,6 @@ fn segment_span(t0: i64, t1: i64) -> Option<(f64, f64)> {
     }
 }
 
-/// How a piece attaches, see the module docs.
-#[inline]
-fn starts_word(piece: &[u8]) -> bool {
-    if piece.first() != Some(&b' ') {
-        return false;
-    }
-    let content = piece.trim_ascii();
-    let punct_only = !content.is_empty() && content.iter().all(u8::is_ascii_punctuation);
-    !punct_only || content.iter().all(|c| b"([{\"'".contains(c))
-}
-
-/// Word being assembled; its bytes live in a buffer shared by all words.
-struct WordState {
-    segment: usize,
-    start: Option<f64>,
-    end: Option<f64>,
-    sum_p: f64,
-    n: usize,
-}
-
-fn flush_word(state: &WordState, buf: &[u8], words: &mut Vec<Word>) {
-    let decoded = String::from_utf8_lossy(buf);
-    let stripped = text::py_strip(&decoded);
-    if !stripped.is_empty() {
-        words.push(Word {
-            word: stripped.to_owned(),
-            start: state.start,
-            end: state.end,
-            probability: state.sum_p / state.n as f64,
-            segment: state.segment,
-        });
-    }
-}
-
 /// Aggregate one transcription result; see the module docs for every definition.
 ///
 /// `speech` holds (start, end) seconds from a speech-activity detector, `None` when none ran.
@@ -294,64 +286,45 @@ pub fn aggregate(
 
     // One pass over the tokens: statistics and words together.
     let mut seg_acc = vec![Acc::EMPTY; n_seg];
-    let mut all_acc = Acc::EMPTY;
-    let mut words = Vec::new();
-    let mut buf: Vec<u8> = Vec::with_capacity(64);
-    let mut current: Option<WordState> = None;
+    let mut words = words::WordBuilder::default();
     for i in 0..data.token_ids.len() {
         if data.flags[i] & (FLAG_SPECIAL | FLAG_TIMESTAMP) != 0 {
             continue;
         }
         let seg = data.segment_index[i] as usize;
         let p = f64::from(data.probs[i]);
-        let logprob = f64::from(data.logprobs[i]);
-        seg_acc[seg].push(p, logprob, low_threshold);
-        all_acc.push(p, logprob, low_threshold);
-
+        seg_acc[seg].push(p, f64::from(data.logprobs[i]), low_threshold);
         let piece = data.token_bytes[i];
-        let continues = matches!(&current, Some(w) if w.segment == seg) && !starts_word(piece);
-        match current.as_mut() {
-            Some(w) if continues => {
-                w.end = seconds(data.t1[i]);
-                w.sum_p += p;
-                w.n += 1;
-            }
-            _ => {
-                if let Some(w) = &current {
-                    flush_word(w, &buf, &mut words);
-                }
-                buf.clear();
-                current = Some(WordState {
-                    segment: seg,
-                    start: seconds(data.t0[i]),
-                    end: seconds(data.t1[i]),
-                    sum_p: p,
-                    n: 1,
-                });
-            }
-        }
-        buf.extend_from_slice(piece);
+        words.push(seg, piece, p, seconds(data.t0[i]), seconds(data.t1[i]));
     }
-    if let Some(w) = &current {
-        flush_word(w, &buf, &mut words);
-    }
+    let words = words.finish();
 
     // Text metrics: per segment, then over all segments' words/text.
-    let lowered: Vec<String> = data.segment_texts.iter().map(|t| t.to_lowercase()).collect();
+    let lowered: Vec<String> = data
+        .segment_texts
+        .iter()
+        .map(|t| t.to_lowercase())
+        .collect();
     let mut all_words: Vec<&str> = Vec::new();
     let mut segments: Vec<Metrics> = Vec::with_capacity(n_seg);
     let mut full_text = String::with_capacity(data.segment_texts.iter().map(|t| t.len()).sum());
-    for (s, acc) in seg_acc.iter().enumerate() {
-        let mut m = acc.finish();
-        m.compression_ratio = text::compression_ratio(text::py_strip(data.segment_texts[s]));
-        let from = all_words.len();
-        text::normalized_words(&lowered[s], &mut all_words);
-        m.repetition_score = text::repetition_score(&all_words[from..]);
-        full_text.push_str(data.segment_texts[s]);
-        segments.push(m);
+    let mut all_acc = Acc::EMPTY;
+    for acc in &seg_acc {
+        all_acc.merge(acc);
     }
     let mut overall = all_acc.finish();
-    overall.compression_ratio = text::compression_ratio(text::py_strip(&full_text));
+    text::with_zlib_sizer(|zlib| {
+        for (s, acc) in seg_acc.iter().enumerate() {
+            let mut m = acc.finish();
+            m.compression_ratio = zlib.compression_ratio(text::py_strip(data.segment_texts[s]));
+            let from = all_words.len();
+            text::normalized_words(&lowered[s], &mut all_words);
+            m.repetition_score = text::repetition_score(&all_words[from..]);
+            full_text.push_str(data.segment_texts[s]);
+            segments.push(m);
+        }
+        overall.compression_ratio = zlib.compression_ratio(text::py_strip(&full_text));
+    });
     overall.repetition_score = text::repetition_score(&all_words);
 
     if let Some(raw) = speech {

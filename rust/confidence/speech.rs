@@ -57,7 +57,13 @@ mod tests {
 
     #[test]
     fn merge_sorts_and_joins() {
-        let merged = merge_intervals(vec![(5.0, 6.0), (0.0, 1.0), (0.5, 2.0), (2.0, 3.0), (4.0, 4.0)]);
+        let merged = merge_intervals(vec![
+            (5.0, 6.0),
+            (0.0, 1.0),
+            (0.5, 2.0),
+            (2.0, 3.0),
+            (4.0, 4.0),
+        ]);
         assert_eq!(merged, vec![(0.0, 3.0), (5.0, 6.0)]);
         assert_eq!(total_length(&merged), 4.0);
     }

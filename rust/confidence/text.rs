@@ -1,9 +1,8 @@
 //! Text-level hallucination signals: zlib compression ratio and word repetition.
 
-use std::io::Write;
+use std::cell::RefCell;
 
-use flate2::write::ZlibEncoder;
-use flate2::Compression;
+use flate2::{Compress, Compression, FlushCompress, Status};
 
 /// Longest repeated phrase (in words) that [`repetition_score`] looks for.
 pub const MAX_REPEAT_PERIOD: usize = 8;
@@ -21,44 +20,70 @@ pub fn py_strip(s: &str) -> &str {
     s.trim_matches(is_py_space)
 }
 
-/// A `Write` sink that only counts bytes: the compressed data itself is never needed.
-struct CountingSink(usize);
+/// Output chunk for deflate; only its length is ever looked at.
+const SCRATCH_LEN: usize = 4096;
 
-impl Write for CountingSink {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0 += buf.len();
-        Ok(buf.len())
-    }
+/// Computes `len(zlib.compress(data))` (zlib container, level 6, 32 KiB window, memLevel 8)
+/// for many inputs, reusing one deflate state (`deflateReset` instead of a fresh init).
+///
+/// flate2 is built on the C zlib (feature `zlib`), the library CPython's `zlib` module wraps,
+/// so the length is the one Python computes. miniz, flate2's default backend, picks other
+/// matches and gives different lengths on many inputs (seen in the tests).
+pub struct ZlibSizer {
+    deflate: Compress,
+    scratch: Vec<u8>,
+}
 
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
+impl Default for ZlibSizer {
+    fn default() -> Self {
+        Self::new()
     }
 }
 
-/// Length of `zlib.compress(data)` (zlib container, level 6, 32 KiB window, memLevel 8).
-///
-/// flate2 is built on the C zlib (feature `zlib`), which is the library CPython's `zlib`
-/// module wraps, so the length is the one Python computes (miniz, flate2's default
-/// backend, picks different matches and would give other lengths).
-pub fn zlib_compressed_len(data: &[u8]) -> usize {
-    let mut encoder = ZlibEncoder::new(CountingSink(0), Compression::default());
-    // Writing to a counting sink cannot fail.
-    encoder
-        .write_all(data)
-        .expect("writing to a counting sink cannot fail");
-    encoder
-        .finish()
-        .expect("writing to a counting sink cannot fail")
-        .0
+impl ZlibSizer {
+    pub fn new() -> Self {
+        ZlibSizer {
+            deflate: Compress::new(Compression::default(), true),
+            scratch: vec![0; SCRATCH_LEN],
+        }
+    }
+
+    /// Length in bytes of the zlib stream of `data`; only the length is kept.
+    pub fn compressed_len(&mut self, data: &[u8]) -> usize {
+        self.deflate.reset();
+        let mut consumed = 0usize;
+        loop {
+            let before = self.deflate.total_in();
+            let status = self
+                .deflate
+                .compress(&data[consumed..], &mut self.scratch, FlushCompress::Finish)
+                .expect("deflate with Z_FINISH on a valid stream cannot fail");
+            consumed += (self.deflate.total_in() - before) as usize;
+            if status == Status::StreamEnd {
+                return self.deflate.total_out() as usize;
+            }
+        }
+    }
+
+    /// openai-whisper's `compression_ratio`: `len(text_bytes) / len(zlib.compress(text_bytes))`.
+    ///
+    /// `text` is used as given (openai-whisper applies it to the stripped decoded text; the
+    /// caller strips). The empty text gives 0.0.
+    pub fn compression_ratio(&mut self, text: &str) -> f64 {
+        let bytes = text.as_bytes();
+        bytes.len() as f64 / self.compressed_len(bytes) as f64
+    }
 }
 
-/// openai-whisper's `compression_ratio`: `len(text_bytes) / len(zlib.compress(text_bytes))`.
-///
-/// `text` is used as given (openai-whisper applies it to the stripped decoded text; the
-/// caller strips). The empty text gives 0.0.
-pub fn compression_ratio(text: &str) -> f64 {
-    let bytes = text.as_bytes();
-    bytes.len() as f64 / zlib_compressed_len(bytes) as f64
+thread_local! {
+    /// One deflate state per thread: a fresh one costs ~270 KiB of allocation, more than
+    /// compressing a typical segment.
+    static ZLIB_SIZER: RefCell<ZlibSizer> = RefCell::new(ZlibSizer::new());
+}
+
+/// Run `f` with this thread's [`ZlibSizer`].
+pub fn with_zlib_sizer<R>(f: impl FnOnce(&mut ZlibSizer) -> R) -> R {
+    ZLIB_SIZER.with(|z| f(&mut z.borrow_mut()))
 }
 
 /// Split lowercased text into normalised words: whitespace-separated (Python's notion of
@@ -141,12 +166,26 @@ mod tests {
     #[test]
     fn compressed_len_matches_cpython_zlib() {
         // Values from CPython 3.11: len(zlib.compress(b)).
-        assert_eq!(zlib_compressed_len(b""), 8);
-        assert_eq!(zlib_compressed_len(b"a"), 9);
-        assert_eq!(zlib_compressed_len(b"hello hello hello hello"), 16);
-        assert_eq!(compression_ratio(""), 0.0);
-        let ratio = compression_ratio("hello hello hello hello");
+        let mut z = ZlibSizer::new();
+        assert_eq!(z.compressed_len(b""), 8);
+        assert_eq!(z.compressed_len(b"a"), 9);
+        assert_eq!(z.compressed_len(b"hello hello hello hello"), 16);
+        assert_eq!(z.compression_ratio(""), 0.0);
+        let ratio = z.compression_ratio("hello hello hello hello");
         assert!((ratio - 23.0 / 16.0).abs() < 1e-12);
+        // Larger than the scratch buffer even after compression: several Z_FINISH rounds.
+        let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+        let noisy: Vec<u8> = (0..100_000)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                (x >> 32) as u8
+            })
+            .collect();
+        let len = z.compressed_len(&noisy);
+        assert!(len > 4 * SCRATCH_LEN);
+        assert_eq!(z.compressed_len(b"a"), 9); // reset state
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! Python bindings for [`crate::confidence`].
 
-use numpy::{Element, PyArray1, PyArrayMethods, PyReadonlyArray1, PyUntypedArray};
 use numpy::PyUntypedArrayMethods;
+use numpy::{Element, PyArray1, PyArrayMethods, PyReadonlyArray1, PyUntypedArray};
 use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList, PyString};
@@ -15,12 +15,10 @@ fn invalid(msg: String) -> PyErr {
 }
 
 fn describe(obj: &Bound<'_, PyAny>) -> String {
+    let text = |r: PyResult<Bound<'_, PyString>>| r.map_or_else(|_| "?".into(), |s| s.to_string());
     match obj.cast::<PyUntypedArray>() {
-        Ok(a) => format!("a {}-D array of dtype {}", a.ndim(), a.dtype().str().map_or_else(|_| "?".into(), |s| s.to_string())),
-        Err(_) => format!(
-            "{}",
-            obj.get_type().name().map_or_else(|_| "?".into(), |n| n.to_string())
-        ),
+        Ok(a) => format!("a {}-D array of dtype {}", a.ndim(), text(a.dtype().str())),
+        Err(_) => text(obj.get_type().name()),
     }
 }
 
