@@ -1,15 +1,13 @@
 """Type stub of the Rust extension module ``whisper_cascade._native``."""
 
-from typing import Any
-
-import numpy as np
-import numpy.typing as npt
-
 __version__: str
 
 # --- features (rust/py/features.rs) ---
 
 # --- confidence (rust/py/confidence.rs) ---
+
+import numpy as np
+import numpy.typing as npt
 
 CONFIDENCE_FLAG_SPECIAL: int
 CONFIDENCE_FLAG_TIMESTAMP: int
@@ -28,7 +26,7 @@ def aggregate_confidence(
     segment_texts: list[str],
     speech_segments: list[tuple[float, float]] | None = None,
     low_threshold: float = 0.7,
-) -> dict[str, Any]:
+) -> dict[str, object]:
     """Per-segment/overall confidence metrics and words of one whisper.cpp result.
 
     Returns {"overall": metrics, "segments": [metrics], "words": [word]}; numeric inputs

@@ -194,7 +194,7 @@ def aggregate(
     inconsistent or non-finite input.
     """
     speech = None if speech_segments is None else [(float(a), float(b)) for a, b in speech_segments]
-    raw = _native.aggregate_confidence(
+    raw: dict[str, Any] = _native.aggregate_confidence(
         tokens.token_ids,
         tokens.probs,
         tokens.logprobs,
