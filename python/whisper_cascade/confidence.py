@@ -190,8 +190,9 @@ def aggregate(
     """Aggregate token confidences per segment and overall, and merge tokens into words.
 
     ``speech_segments`` are (start, end) seconds from a speech-activity detector; ``None``
-    means no detector ran (speech metrics are then 1.0). Raises ``InvalidArgumentError`` on
-    inconsistent or non-finite input.
+    means no detector ran (speech metrics are then 1.0). Tokens with probability below
+    ``low_threshold`` (in [0, 1]) count as low-confidence. Raises ``InvalidArgumentError`` on
+    inconsistent or non-finite input or arrays of the wrong dtype.
     """
     speech = None if speech_segments is None else [(float(a), float(b)) for a, b in speech_segments]
     raw: dict[str, Any] = _native.aggregate_confidence(
