@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
 from ggml_support import Parts, Record, parse, run_in_whispercpp
 from whisper_cascade import _native
 from whisper_cascade.errors import ModelNotFoundError, ModelValidationError

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
 from whisper_cascade.errors import InvalidArgumentError
 from whisper_cascade.ggml_writer import (
     TINY_RANDOM_DIMS,

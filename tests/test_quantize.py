@@ -10,6 +10,7 @@ import _pywhispercpp
 import numpy as np
 import numpy.typing as npt
 import pytest
+
 from ggml_support import run_in_whispercpp
 from whisper_cascade import _native
 from whisper_cascade.errors import (

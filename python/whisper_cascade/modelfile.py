@@ -7,7 +7,7 @@ bytes and, optionally, a known SHA-256.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -90,6 +90,13 @@ class ModelInfo:
             tensors_offset=d["tensors_offset"],
             tensors=tensors,
         )
+
+    def to_dict(self, *, with_tensors: bool = False) -> dict[str, Any]:
+        """JSON-friendly form; the tensor list only when asked for (it is long)."""
+        d = asdict(self)
+        if not with_tensors:
+            del d["tensors"]
+        return d
 
     def tensor(self, name: str) -> TensorInfo:
         """The tensor called ``name`` (KeyError if absent)."""

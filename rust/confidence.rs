@@ -1,1 +1,0 @@
-//! confidence (to be written).
