@@ -1,0 +1,158 @@
+//! Slaney mel filters (librosa's defaults) and the whisper.cpp log-mel normalisation.
+
+use std::sync::OnceLock;
+
+use super::stft::{N_BINS, N_FFT};
+use crate::error::{CoreError, CoreResult};
+
+const SAMPLE_RATE_HZ: f64 = 16_000.0;
+/// Slaney scale: linear below 1 kHz (200/3 Hz per mel), logarithmic above.
+const F_SP: f64 = 200.0 / 3.0;
+const MIN_LOG_HZ: f64 = 1000.0;
+const MIN_LOG_MEL: f64 = MIN_LOG_HZ / F_SP;
+
+fn log_step() -> f64 {
+    6.4f64.ln() / 27.0
+}
+
+fn hz_to_mel(hz: f64) -> f64 {
+    if hz >= MIN_LOG_HZ {
+        MIN_LOG_MEL + (hz / MIN_LOG_HZ).ln() / log_step()
+    } else {
+        hz / F_SP
+    }
+}
+
+fn mel_to_hz(mel: f64) -> f64 {
+    if mel >= MIN_LOG_MEL {
+        MIN_LOG_HZ * (log_step() * (mel - MIN_LOG_MEL)).exp()
+    } else {
+        F_SP * mel
+    }
+}
+
+/// Mel filterbank `[n_mels][201]` row-major, equal to
+/// `librosa.filters.mel(sr=16000, n_fft=400, n_mels=n_mels)` (Slaney scale and norm), which is
+/// what Whisper ships in `mel_filters.npz`.
+pub fn mel_filters(n_mels: usize) -> Vec<f32> {
+    let mut weights = vec![0.0f32; n_mels * N_BINS];
+    if n_mels == 0 {
+        return weights;
+    }
+    let (mel_lo, mel_hi) = (hz_to_mel(0.0), hz_to_mel(SAMPLE_RATE_HZ / 2.0));
+    let edges: Vec<f64> = (0..n_mels + 2)
+        .map(|i| mel_to_hz(mel_lo + (mel_hi - mel_lo) * i as f64 / (n_mels + 1) as f64))
+        .collect();
+    for (m, row) in weights.chunks_exact_mut(N_BINS).enumerate() {
+        let (left, centre, right) = (edges[m], edges[m + 1], edges[m + 2]);
+        let enorm = 2.0 / (right - left);
+        for (k, w) in row.iter_mut().enumerate() {
+            let freq = k as f64 * SAMPLE_RATE_HZ / N_FFT as f64;
+            let lower = (freq - left) / (centre - left);
+            let upper = (right - freq) / (right - centre);
+            let tri = lower.min(upper).max(0.0);
+            // librosa stores the triangle as float32 before scaling it: round the same way.
+            *w = ((tri as f32) as f64 * enorm) as f32;
+        }
+    }
+    weights
+}
+
+/// A filterbank stored as the non-zero run of each filter.
+pub(crate) struct SparseFilters {
+    pub n_mels: usize,
+    rows: Vec<(usize, Vec<f64>)>,
+}
+
+impl SparseFilters {
+    fn new(n_mels: usize) -> Self {
+        let dense = mel_filters(n_mels);
+        let rows = dense
+            .chunks_exact(N_BINS)
+            .map(|row| {
+                let first = row.iter().position(|&w| w != 0.0).unwrap_or(0);
+                let last = row.iter().rposition(|&w| w != 0.0).map_or(first, |l| l + 1);
+                (first, row[first..last].iter().map(|&w| w as f64).collect())
+            })
+            .collect();
+        SparseFilters { n_mels, rows }
+    }
+
+    /// log10 of each band's energy (floored at 1e-10) from a power spectrum of 201 bins.
+    pub fn log10_bands(&self, power: &[f64], out: &mut [f64]) {
+        for ((start, w), o) in self.rows.iter().zip(out.iter_mut()) {
+            let sum: f64 = power[*start..*start + w.len()]
+                .iter()
+                .zip(w)
+                .map(|(p, w)| p * w)
+                .sum();
+            *o = sum.max(1e-10).log10();
+        }
+    }
+}
+
+/// The cached filterbank for one of Whisper's two front ends (80 or 128 bands).
+pub(crate) fn whisper_filters(n_mels: usize) -> CoreResult<&'static SparseFilters> {
+    static MEL_80: OnceLock<SparseFilters> = OnceLock::new();
+    static MEL_128: OnceLock<SparseFilters> = OnceLock::new();
+    match n_mels {
+        80 => Ok(MEL_80.get_or_init(|| SparseFilters::new(80))),
+        128 => Ok(MEL_128.get_or_init(|| SparseFilters::new(128))),
+        other => Err(CoreError::InvalidArgument(format!(
+            "n_mels must be 80 or 128 (Whisper's front ends), got {other}"
+        ))),
+    }
+}
+
+/// whisper.cpp's normalisation: clamp at (global max - 8), then `(x + 4) / 4`.
+///
+/// `frames_major` holds log10 band energies `[n_all][n_mels]` for every frame that touches
+/// audio; the global maximum is taken over all of them (and over the all-zero padding frames,
+/// whose value is log10(1e-10) = -10) like whisper.cpp does, while only the first `n_keep`
+/// frames are returned, transposed to `[n_mels][n_keep]`.
+pub(crate) fn whisper_normalise(frames_major: &[f64], n_mels: usize, n_keep: usize) -> Vec<f32> {
+    let max = frames_major.iter().copied().fold(-10.0f64, f64::max);
+    let floor = max - 8.0;
+    let mut out = vec![0.0f32; n_mels * n_keep];
+    for (i, frame) in frames_major.chunks_exact(n_mels).take(n_keep).enumerate() {
+        for (m, &v) in frame.iter().enumerate() {
+            out[m * n_keep + i] = ((v.max(floor) + 4.0) / 4.0) as f32;
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn filters_have_whisper_shape_and_slaney_area() {
+        for n_mels in [80usize, 128] {
+            let f = mel_filters(n_mels);
+            assert_eq!(f.len(), n_mels * N_BINS);
+            // Slaney norm: each triangle has area 1 in Hz (sum of weights * 40 Hz ~= 1
+            // where the triangle is wide enough to be sampled well).
+            let row = &f[(n_mels - 1) * N_BINS..];
+            let area: f64 = row.iter().map(|&w| w as f64 * 40.0).sum();
+            assert!((area - 1.0).abs() < 0.05, "area {area}");
+            assert!(f.iter().all(|&w| w >= 0.0));
+        }
+    }
+
+    #[test]
+    fn mel_scale_round_trips() {
+        for hz in [0.0, 100.0, 999.0, 1000.0, 4000.0, 8000.0] {
+            assert!((mel_to_hz(hz_to_mel(hz)) - hz).abs() < 1e-9);
+        }
+    }
+
+    #[test]
+    fn unsupported_band_counts_are_rejected() {
+        assert!(matches!(
+            whisper_filters(64),
+            Err(CoreError::InvalidArgument(_))
+        ));
+        assert_eq!(whisper_filters(128).unwrap().n_mels, 128);
+    }
+}
