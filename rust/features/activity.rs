@@ -37,10 +37,14 @@ pub struct Activity {
     pub nuclei: usize,
 }
 
-/// numpy's default (linear) percentile of unsorted values; `values` must not be empty.
-pub fn percentile(values: &[f64], q: f64) -> f64 {
+/// numpy's default (linear) percentiles of unsorted values; `values` must not be empty.
+pub fn percentiles<const N: usize>(values: &[f64], qs: [f64; N]) -> [f64; N] {
     let mut sorted = values.to_vec();
-    sorted.sort_by(f64::total_cmp);
+    sorted.sort_unstable_by(f64::total_cmp);
+    qs.map(|q| sorted_percentile(&sorted, q))
+}
+
+fn sorted_percentile(sorted: &[f64], q: f64) -> f64 {
     let pos = q / 100.0 * (sorted.len() - 1) as f64;
     let lo = pos.floor() as usize;
     let hi = (lo + 1).min(sorted.len() - 1);
@@ -54,9 +58,11 @@ fn to_db(energy: f64) -> f64 {
 
 /// Speech runs from frame mean squares: threshold, bridge short gaps, drop short runs.
 pub fn speech_runs(mean_square: &[f64]) -> Vec<(usize, usize)> {
-    let db: Vec<f64> = mean_square.iter().map(|&e| to_db(e).max(ENERGY_FLOOR_DB)).collect();
-    let floor = percentile(&db, NOISE_PERCENTILE);
-    let loud = percentile(&db, LOUD_PERCENTILE);
+    let db: Vec<f64> = mean_square
+        .iter()
+        .map(|&e| to_db(e).max(ENERGY_FLOOR_DB))
+        .collect();
+    let [floor, loud] = percentiles(&db, [NOISE_PERCENTILE, LOUD_PERCENTILE]);
     let margin = MIN_MARGIN_DB.max(RANGE_FRACTION * (loud - floor));
     let threshold = (floor + margin).max(ABSOLUTE_THRESHOLD_DB);
 
@@ -130,7 +136,8 @@ pub fn count_nuclei(band_energy: &[f64], runs: &[(usize, usize)]) -> usize {
             db[lo..hi].iter().sum::<f64>() / (hi - lo) as f64
         })
         .collect();
-    let threshold = percentile(&smooth, 50.0).max(percentile(&smooth, 99.0) - NUCLEUS_RANGE_DB);
+    let [median, top] = percentiles(&smooth, [50.0, 99.0]);
+    let threshold = median.max(top - NUCLEUS_RANGE_DB);
 
     let mut accepted: Vec<usize> = Vec::new();
     for &(s, e) in runs {
@@ -143,7 +150,10 @@ pub fn count_nuclei(band_energy: &[f64], runs: &[(usize, usize)]) -> usize {
                 accepted.push(i);
                 continue;
             };
-            let dip = smooth[last..=i].iter().copied().fold(f64::INFINITY, f64::min);
+            let dip = smooth[last..=i]
+                .iter()
+                .copied()
+                .fold(f64::INFINITY, f64::min);
             if smooth[last].min(v) - dip >= MIN_DIP_DB {
                 accepted.push(i);
             } else if v > smooth[last] {
@@ -170,11 +180,10 @@ mod tests {
 
     #[test]
     fn percentile_interpolates_like_numpy() {
-        let v = [4.0, 1.0, 3.0, 2.0];
-        assert_eq!(percentile(&v, 0.0), 1.0);
-        assert_eq!(percentile(&v, 100.0), 4.0);
-        assert!((percentile(&v, 50.0) - 2.5).abs() < 1e-12);
-        assert!((percentile(&v, 10.0) - 1.3).abs() < 1e-12);
+        let [lo, hi, mid, tenth] = percentiles(&[4.0, 1.0, 3.0, 2.0], [0.0, 100.0, 50.0, 10.0]);
+        assert_eq!((lo, hi), (1.0, 4.0));
+        assert!((mid - 2.5).abs() < 1e-12);
+        assert!((tenth - 1.3).abs() < 1e-12);
     }
 
     #[test]

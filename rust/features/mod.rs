@@ -89,7 +89,9 @@ fn validate(signal: &[f32], sample_rate: u32) -> CoreResult<()> {
 }
 
 fn mean_std(values: impl Iterator<Item = f64> + Clone) -> (f64, f64) {
-    let (n, sum) = values.clone().fold((0usize, 0.0), |(n, s), v| (n + 1, s + v));
+    let (n, sum) = values
+        .clone()
+        .fold((0usize, 0.0), |(n, s), v| (n + 1, s + v));
     let mean = sum / n as f64;
     let var = values.map(|v| (v - mean) * (v - mean)).sum::<f64>() / n as f64;
     (mean, var.sqrt())
@@ -179,7 +181,10 @@ pub fn log_mel_spectrogram(signal: &[f32], n_mels: usize) -> CoreResult<(Vec<f32
     validate(signal, SAMPLE_RATE)?;
     let pass = stft::frame_pass(signal, Some(filters));
     let n_frames = stft::n_frames(signal.len());
-    Ok((mel::whisper_normalise(&pass.log_mel, n_mels, n_frames), n_frames))
+    Ok((
+        mel::whisper_normalise(&pass.log_mel, n_mels, n_frames),
+        n_frames,
+    ))
 }
 
 /// [`analyze`] over many signals in parallel; one result per signal, in order.

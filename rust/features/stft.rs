@@ -52,10 +52,11 @@ pub struct FrameStats {
     pub band_energy: f64,
 }
 
-/// Per-frame results: stats for every frame with audio, and log10 mel energies frames-major.
+/// Per-frame results: stats for every frame with audio, and log10 mel energies frames-major
+/// (float32, as whisper.cpp stores them).
 pub struct FramePass {
     pub stats: Vec<FrameStats>,
-    pub log_mel: Vec<f64>,
+    pub log_mel: Vec<f32>,
 }
 
 fn hann() -> &'static [f64; N_FFT] {
@@ -87,30 +88,73 @@ fn padded(signal: &[f32], j: usize) -> f32 {
 }
 
 struct Scratch {
-    raw: Vec<f64>,
+    raw: [f64; N_FFT],
     input: Vec<f64>,
     spectrum: Vec<Complex<f64>>,
     fft_scratch: Vec<Complex<f64>>,
-    power: Vec<f64>,
+    power: [f64; N_BINS],
+    mag: [f64; N_BINS],
+    dev: [f64; N_BINS],
+    mel: Vec<f64>,
 }
 
 impl Scratch {
-    fn new() -> Self {
+    fn new(n_mels: usize) -> Self {
         let plan = fft_plan();
         Scratch {
-            raw: vec![0.0; N_FFT],
+            raw: [0.0; N_FFT],
             input: plan.make_input_vec(),
             spectrum: plan.make_output_vec(),
             fft_scratch: plan.make_scratch_vec(),
-            power: vec![0.0; N_BINS],
+            power: [0.0; N_BINS],
+            mag: [0.0; N_BINS],
+            dev: [0.0; N_BINS],
+            mel: vec![0.0; n_mels],
         }
     }
+}
+
+fn bin_freqs() -> &'static [f64; N_BINS] {
+    static FREQS: OnceLock<[f64; N_BINS]> = OnceLock::new();
+    FREQS.get_or_init(|| std::array::from_fn(|k| k as f64 * BIN_HZ))
+}
+
+/// Dot product with four independent accumulators (lets the compiler vectorise it).
+#[inline]
+fn dot(a: &[f64], b: &[f64]) -> f64 {
+    let (ca, cb) = (a.chunks_exact(4), b.chunks_exact(4));
+    let tail: f64 = ca
+        .remainder()
+        .iter()
+        .zip(cb.remainder())
+        .map(|(x, y)| x * y)
+        .sum();
+    let mut acc = [0.0; 4];
+    for (x, y) in ca.zip(cb) {
+        for l in 0..4 {
+            acc[l] += x[l] * y[l];
+        }
+    }
+    (acc[0] + acc[1]) + (acc[2] + acc[3]) + tail
+}
+
+#[inline]
+fn sum(a: &[f64]) -> f64 {
+    let chunks = a.chunks_exact(4);
+    let tail: f64 = chunks.remainder().iter().sum();
+    let mut acc = [0.0; 4];
+    for x in chunks {
+        for l in 0..4 {
+            acc[l] += x[l];
+        }
+    }
+    (acc[0] + acc[1]) + (acc[2] + acc[3]) + tail
 }
 
 /// Mean of ln(v) for positive finite values, multiplying blocks before taking one log each.
 fn mean_ln(values: &[f64]) -> f64 {
     let mut acc = 0.0;
-    for block in values.chunks(8) {
+    for block in values.chunks(16) {
         let product: f64 = block.iter().product();
         if product.is_normal() {
             acc += product.ln();
@@ -121,15 +165,20 @@ fn mean_ln(values: &[f64]) -> f64 {
     acc / values.len() as f64
 }
 
+#[inline(always)]
 fn analyse_frame(
     signal: &[f32],
     index: usize,
     s: &mut Scratch,
-    mel: Option<(&SparseFilters, &mut [f64])>,
+    mel: Option<&SparseFilters>,
 ) -> FrameStats {
     let offset = index * HOP;
     if offset >= PAD && offset + N_FFT <= signal.len() + PAD {
-        for (r, &x) in s.raw.iter_mut().zip(&signal[offset - PAD..offset - PAD + N_FFT]) {
+        for (r, &x) in s
+            .raw
+            .iter_mut()
+            .zip(&signal[offset - PAD..offset - PAD + N_FFT])
+        {
             *r = x as f64;
         }
     } else {
@@ -137,16 +186,13 @@ fn analyse_frame(
             *r = padded(signal, offset + j) as f64;
         }
     }
-
-    let mut sum_sq = 0.0;
-    let mut crossings = 0u32;
-    let mut prev_negative = s.raw[0] < -1e-10;
-    for &x in &s.raw {
-        sum_sq += x * x;
-        let negative = x < -1e-10;
-        crossings += (negative != prev_negative) as u32;
-        prev_negative = negative;
-    }
+    let mean_square = dot(&s.raw, &s.raw) / N_FFT as f64;
+    let negative = |x: f64| (x < -1e-10) as u32;
+    let crossings: u32 = s
+        .raw
+        .windows(2)
+        .map(|w| negative(w[0]) ^ negative(w[1]))
+        .sum();
 
     for ((i, r), w) in s.input.iter_mut().zip(&s.raw).zip(hann()) {
         *i = r * w;
@@ -154,43 +200,91 @@ fn analyse_frame(
     fft_plan()
         .process_with_scratch(&mut s.input, &mut s.spectrum, &mut s.fft_scratch)
         .expect("buffers come from the plan");
-
-    let (mut mag_sum, mut mag_f, mut mag_f2, mut pow_sum, mut band) = (0.0, 0.0, 0.0, 0.0, 0.0);
-    for (k, (c, p)) in s.spectrum.iter().zip(s.power.iter_mut()).enumerate() {
-        let power = c.re * c.re + c.im * c.im;
-        let mag = power.sqrt();
-        let f = k as f64 * BIN_HZ;
-        mag_sum += mag;
-        mag_f += mag * f;
-        mag_f2 += mag * f * f;
-        if BAND_BINS.contains(&k) {
-            band += power;
-        }
-        *p = power;
-        pow_sum += power.max(1e-10);
+    for ((p, m), c) in s.power.iter_mut().zip(s.mag.iter_mut()).zip(&s.spectrum) {
+        *p = c.re * c.re + c.im * c.im;
+        *m = p.sqrt();
     }
+
+    let freqs = bin_freqs();
+    let mag_sum = sum(&s.mag);
     let (centroid, spread) = if mag_sum > f64::MIN_POSITIVE {
-        let c = mag_f / mag_sum;
-        // E[(f - c)^2] = E[f^2] - c^2; clamp the rounding residue of a pure tone at zero.
-        (c, (mag_f2 / mag_sum - c * c).max(0.0).sqrt())
+        let c = dot(&s.mag, freqs) / mag_sum;
+        for (d, f) in s.dev.iter_mut().zip(freqs) {
+            *d = (f - c) * (f - c);
+        }
+        (c, (dot(&s.mag, &s.dev) / mag_sum).sqrt())
     } else {
         (0.0, 0.0)
     };
-    if let Some((filters, out)) = mel {
-        filters.log10_bands(&s.power, out);
+    let band_energy = sum(&s.power[BAND_BINS]);
+    if let Some(filters) = mel {
+        filters.log10_bands(&s.power, &mut s.mel);
     }
     for p in s.power.iter_mut() {
         *p = p.max(1e-10);
     }
-    let flatness = mean_ln(&s.power).exp() / (pow_sum / N_BINS as f64);
+    let flatness = mean_ln(&s.power).exp() / (sum(&s.power) / N_BINS as f64);
 
     FrameStats {
-        mean_square: sum_sq / N_FFT as f64,
+        mean_square,
         zcr: crossings as f64 / N_FFT as f64,
         centroid,
         spread,
         flatness,
-        band_energy: band,
+        band_energy,
+    }
+}
+
+/// Analyses the frames of one chunk, writing log10 mel energies frames-major into `log_mel`;
+/// with AVX2 code for the per-bin arithmetic where the CPU has it.
+fn analyse_chunk(
+    signal: &[f32],
+    first: usize,
+    stats: &mut [FrameStats],
+    log_mel: &mut [f32],
+    mel: Option<&SparseFilters>,
+) {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU supports AVX2, checked just above.
+        unsafe { analyse_chunk_avx2(signal, first, stats, log_mel, mel) };
+        return;
+    }
+    analyse_chunk_generic(signal, first, stats, log_mel, mel);
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn analyse_chunk_avx2(
+    signal: &[f32],
+    first: usize,
+    stats: &mut [FrameStats],
+    log_mel: &mut [f32],
+    mel: Option<&SparseFilters>,
+) {
+    analyse_chunk_generic(signal, first, stats, log_mel, mel);
+}
+
+#[inline(always)]
+fn analyse_chunk_generic(
+    signal: &[f32],
+    first: usize,
+    stats: &mut [FrameStats],
+    log_mel: &mut [f32],
+    mel: Option<&SparseFilters>,
+) {
+    let n_mels = mel.map_or(0, |m| m.n_mels);
+    let mut scratch = Scratch::new(n_mels);
+    for (j, st) in stats.iter_mut().enumerate() {
+        *st = analyse_frame(signal, first + j, &mut scratch, mel);
+        if n_mels > 0 {
+            for (o, &v) in log_mel[j * n_mels..(j + 1) * n_mels]
+                .iter_mut()
+                .zip(&scratch.mel)
+            {
+                *o = v as f32;
+            }
+        }
     }
 }
 
@@ -198,30 +292,24 @@ fn analyse_frame(
 /// computed too when `mel` is given.
 pub fn frame_pass(signal: &[f32], mel: Option<&SparseFilters>) -> FramePass {
     let n_all = n_frames_with_audio(signal.len());
-    let n_mels = mel.map_or(0, |m| m.n_mels);
-    let chunks: Vec<(Vec<FrameStats>, Vec<f64>)> = (0..n_all.div_ceil(CHUNK))
-        .into_par_iter()
-        .map(|c| {
-            let frames = c * CHUNK..((c + 1) * CHUNK).min(n_all);
-            let mut scratch = Scratch::new();
-            let mut log_mel = vec![0.0; frames.len() * n_mels];
-            let mut stats = Vec::with_capacity(frames.len());
-            for (j, i) in frames.enumerate() {
-                let out = mel.map(|m| (m, &mut log_mel[j * n_mels..(j + 1) * n_mels]));
-                stats.push(analyse_frame(signal, i, &mut scratch, out));
-            }
-            (stats, log_mel)
-        })
-        .collect();
-    let mut pass = FramePass {
-        stats: Vec::with_capacity(n_all),
-        log_mel: Vec::with_capacity(n_all * n_mels),
-    };
-    for (stats, log_mel) in chunks {
-        pass.stats.extend(stats);
-        pass.log_mel.extend(log_mel);
+    let mut stats = vec![FrameStats::default(); n_all];
+    let mut log_mel = Vec::new();
+    match mel {
+        Some(filters) => {
+            let n_mels = filters.n_mels;
+            log_mel = vec![0.0f32; n_all * n_mels];
+            stats
+                .par_chunks_mut(CHUNK)
+                .zip(log_mel.par_chunks_mut(CHUNK * n_mels))
+                .enumerate()
+                .for_each(|(c, (st, lm))| analyse_chunk(signal, c * CHUNK, st, lm, mel));
+        }
+        None => stats
+            .par_chunks_mut(CHUNK)
+            .enumerate()
+            .for_each(|(c, st)| analyse_chunk(signal, c * CHUNK, st, &mut [], None)),
     }
-    pass
+    FramePass { stats, log_mel }
 }
 
 #[cfg(test)]
@@ -250,7 +338,9 @@ mod tests {
 
     #[test]
     fn mean_ln_matches_direct_sum_even_for_tiny_values() {
-        let v = [1e-10, 3.0, 1e-10, 1e-10, 1e-10, 1e-10, 1e-10, 1e-10, 1e-10, 2.5e300];
+        let v = [
+            1e-10, 3.0, 1e-10, 1e-10, 1e-10, 1e-10, 1e-10, 1e-10, 1e-10, 2.5e300,
+        ];
         let direct = v.iter().map(|x: &f64| x.ln()).sum::<f64>() / v.len() as f64;
         assert!((mean_ln(&v) - direct).abs() < 1e-9);
     }

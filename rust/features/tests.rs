@@ -66,7 +66,10 @@ fn white_noise_is_flat() {
     );
     assert!((f.spectral_centroid_mean - 4000.0).abs() < 250.0);
     assert!((f.zcr_mean - 0.5).abs() < 0.05);
-    assert!(f.speech_segments.is_empty(), "stationary noise is not speech");
+    assert!(
+        f.speech_segments.is_empty(),
+        "stationary noise is not speech"
+    );
 }
 
 #[test]
@@ -105,7 +108,11 @@ fn snr_of_known_added_noise() {
         add(&mut signal, &n);
         let f = analyze(&signal, 16_000).unwrap();
         assert_eq!(f.speech_segments.len(), 5);
-        assert!((f.snr_db - target_db).abs() < 1.5, "{target_db}: {}", f.snr_db);
+        assert!(
+            (f.snr_db - target_db).abs() < 1.5,
+            "{target_db}: {}",
+            f.snr_db
+        );
     }
 }
 

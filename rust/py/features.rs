@@ -109,7 +109,10 @@ fn analyze_audio_with_mel<'py>(
     let (features, mel, n_frames) = py
         .detach(|| features::analyze_with_mel(samples, rate, n_mels))
         .map_err(to_pyerr)?;
-    Ok((to_dict(py, &features)?, mel_array(py, mel, n_mels, n_frames)?))
+    Ok((
+        to_dict(py, &features)?,
+        mel_array(py, mel, n_mels, n_frames)?,
+    ))
 }
 
 /// Features of many signals, computed in parallel; the first bad signal raises.
@@ -124,9 +127,7 @@ fn analyze_audio_batch<'py>(
         .iter()
         .enumerate()
         .map(|(i, s)| {
-            borrow_signal(s).map_err(|e| {
-                invalid(format!("signals[{i}]: {}", e.value(py)))
-            })
+            borrow_signal(s).map_err(|e| invalid(format!("signals[{i}]: {}", e.value(py))))
         })
         .collect::<PyResult<Vec<_>>>()?;
     let slices = arrays
