@@ -19,7 +19,6 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 import reference_features as ref  # noqa: E402
-
 from whisper_cascade import features  # noqa: E402
 
 SR = 16_000

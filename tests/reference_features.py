@@ -151,9 +151,7 @@ def features(x: np.ndarray) -> dict[str, Any]:
     st = {k: v[:n] for k, v in frame_stats(x).items()}
     runs = speech_runs(st["mean_square"])
     duration = len(x) / SR
-    segments = tuple(
-        (max((s - 0.5) * 0.01, 0.0), min((e - 0.5) * 0.01, duration)) for s, e in runs
-    )
+    segments = tuple((max((s - 0.5) * 0.01, 0.0), min((e - 0.5) * 0.01, duration)) for s, e in runs)
     speech_s = float(sum(e - s for s, e in segments))
     rate = count_nuclei(st["band_energy"], runs) / speech_s if speech_s > 0 else 0.0
     snr = snr_db(st["mean_square"], runs)

@@ -10,7 +10,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import reference_features as ref
-
 from whisper_cascade import _native
 from whisper_cascade.errors import AudioError, InvalidArgumentError
 from whisper_cascade.features import (
@@ -167,7 +166,6 @@ def test_known_values_of_simple_signals() -> None:
     speech = analyze(_speechy(6.0, snr_db=20.0, seed=1))
     assert speech.speech_segments and 0.3 < speech.speech_ratio < 1.0
     assert 0.0 <= speech.complexity <= 1.0
-
 
 
 @pytest.mark.parametrize("name", ["speechy", "noise", "sine", "espeak"])

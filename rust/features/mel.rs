@@ -78,19 +78,21 @@ impl SparseFilters {
         SparseFilters { n_mels, rows }
     }
 
-    /// log10 of each band's energy (floored at 1e-10) from a power spectrum of 201 bins.
+    /// log10 of each band's energy (floored at 1e-10) for four frames at once: `power` is
+    /// bin-major `[201][4]` so the four independent sums run in one vector register.
     #[inline(always)]
-    pub fn log10_bands(&self, power: &[f64], out: &mut [f64]) {
+    pub fn log10_bands4(&self, power: &[[f64; 4]], out: &mut [[f64; 4]]) {
         for ((start, w), o) in self.rows.iter().zip(out.iter_mut()) {
-            let sum: f64 = power[*start..*start + w.len()]
-                .iter()
-                .zip(w)
-                .map(|(p, w)| p * w)
-                .sum();
-            *o = sum.max(1e-10);
+            let mut acc = [0.0; 4];
+            for (p, w) in power[*start..*start + w.len()].iter().zip(w) {
+                for l in 0..4 {
+                    acc[l] += p[l] * w;
+                }
+            }
+            *o = acc.map(|v| v.max(1e-10));
         }
         for o in out.iter_mut() {
-            *o = log10_positive(*o);
+            *o = o.map(log10_positive);
         }
     }
 }

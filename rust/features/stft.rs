@@ -1,12 +1,13 @@
 //! Whisper's framing (n_fft 400, hop 160, periodic Hann, reflective pad of 200 samples at the
 //! start, zeros after the end) and the single pass over frames that derives every per-frame
-//! quantity from one real FFT.
+//! quantity from one FFT. Two real frames share each complex FFT (one as the real part, one as
+//! the imaginary part), and a chunk's FFTs run as one batch.
 
 use std::sync::{Arc, OnceLock};
 
 use rayon::prelude::*;
-use realfft::num_complex::Complex;
-use realfft::{RealFftPlanner, RealToComplex};
+use rustfft::num_complex::Complex;
+use rustfft::{Fft, FftPlanner};
 
 use super::mel::SparseFilters;
 
@@ -70,9 +71,9 @@ fn hann() -> &'static [f64; N_FFT] {
     })
 }
 
-fn fft_plan() -> &'static Arc<dyn RealToComplex<f64>> {
-    static PLAN: OnceLock<Arc<dyn RealToComplex<f64>>> = OnceLock::new();
-    PLAN.get_or_init(|| RealFftPlanner::<f64>::new().plan_fft_forward(N_FFT))
+fn fft_plan() -> &'static Arc<dyn Fft<f64>> {
+    static PLAN: OnceLock<Arc<dyn Fft<f64>>> = OnceLock::new();
+    PLAN.get_or_init(|| FftPlanner::<f64>::new().plan_fft_forward(N_FFT))
 }
 
 /// Sample `j` of the padded signal: `x[PAD - j]` mirrored before the start, zeros after the end.
@@ -89,27 +90,28 @@ fn padded(signal: &[f32], j: usize) -> f32 {
 
 struct Scratch {
     raw: [f64; N_FFT],
-    input: Vec<f64>,
-    spectrum: Vec<Complex<f64>>,
+    /// `CHUNK / 2` complex frames of `N_FFT`: frame `2p` in the real parts, `2p + 1` imaginary.
+    pairs: Vec<Complex<f64>>,
     fft_scratch: Vec<Complex<f64>>,
     power: [f64; N_BINS],
     mag: [f64; N_BINS],
     dev: [f64; N_BINS],
-    mel: Vec<f64>,
+    /// Power spectra of four consecutive frames, bin-major, for the mel filterbank.
+    power4: [[f64; 4]; N_BINS],
+    mel4: Vec<[f64; 4]>,
 }
 
 impl Scratch {
     fn new(n_mels: usize) -> Self {
-        let plan = fft_plan();
         Scratch {
             raw: [0.0; N_FFT],
-            input: plan.make_input_vec(),
-            spectrum: plan.make_output_vec(),
-            fft_scratch: plan.make_scratch_vec(),
+            pairs: vec![Complex::default(); CHUNK / 2 * N_FFT],
+            fft_scratch: vec![Complex::default(); fft_plan().get_inplace_scratch_len()],
             power: [0.0; N_BINS],
             mag: [0.0; N_BINS],
             dev: [0.0; N_BINS],
-            mel: vec![0.0; n_mels],
+            power4: [[0.0; 4]; N_BINS],
+            mel4: vec![[0.0; 4]; n_mels],
         }
     }
 }
@@ -165,49 +167,54 @@ fn mean_ln(values: &[f64]) -> f64 {
     acc / values.len() as f64
 }
 
+/// Loads frame `index` into `raw` and returns its (mean square, zero-crossing rate).
 #[inline(always)]
-fn analyse_frame(
-    signal: &[f32],
-    index: usize,
-    s: &mut Scratch,
-    mel: Option<&SparseFilters>,
-) -> FrameStats {
+fn time_stats(signal: &[f32], index: usize, raw: &mut [f64; N_FFT]) -> (f64, f64) {
     let offset = index * HOP;
     if offset >= PAD && offset + N_FFT <= signal.len() + PAD {
-        for (r, &x) in s
-            .raw
+        for (r, &x) in raw
             .iter_mut()
             .zip(&signal[offset - PAD..offset - PAD + N_FFT])
         {
             *r = x as f64;
         }
     } else {
-        for (j, r) in s.raw.iter_mut().enumerate() {
+        for (j, r) in raw.iter_mut().enumerate() {
             *r = padded(signal, offset + j) as f64;
         }
     }
-    let mean_square = dot(&s.raw, &s.raw) / N_FFT as f64;
     let negative = |x: f64| (x < -1e-10) as u32;
-    let crossings: u32 = s
-        .raw
+    let crossings: u32 = raw
         .windows(2)
         .map(|w| negative(w[0]) ^ negative(w[1]))
         .sum();
+    (
+        dot(raw, raw) / N_FFT as f64,
+        crossings as f64 / N_FFT as f64,
+    )
+}
 
-    for ((i, r), w) in s.input.iter_mut().zip(&s.raw).zip(hann()) {
-        *i = r * w;
+/// Power spectrum of one of the two real frames packed in `z`: with `Z` the FFT of
+/// `a + i b`, `A[k] = (Z[k] + conj Z[N-k]) / 2` and `B[k] = (Z[k] - conj Z[N-k]) / 2i`.
+#[inline(always)]
+fn unpack_power(z: &[Complex<f64>], imaginary: bool, power: &mut [f64; N_BINS]) {
+    for (k, p) in power.iter_mut().enumerate() {
+        let zk = z[k];
+        let zn = z[(N_FFT - k) % N_FFT].conj();
+        let d = if imaginary { zk - zn } else { zk + zn };
+        *p = 0.25 * (d.re * d.re + d.im * d.im);
     }
-    fft_plan()
-        .process_with_scratch(&mut s.input, &mut s.spectrum, &mut s.fft_scratch)
-        .expect("buffers come from the plan");
-    for ((p, m), c) in s.power.iter_mut().zip(s.mag.iter_mut()).zip(&s.spectrum) {
-        *p = c.re * c.re + c.im * c.im;
+}
+
+/// Spectral statistics of the power spectrum in `s.power` (which is floored afterwards).
+#[inline(always)]
+fn spectral_stats(s: &mut Scratch, st: &mut FrameStats) {
+    for (m, p) in s.mag.iter_mut().zip(&s.power) {
         *m = p.sqrt();
     }
-
     let freqs = bin_freqs();
     let mag_sum = sum(&s.mag);
-    let (centroid, spread) = if mag_sum > f64::MIN_POSITIVE {
+    (st.centroid, st.spread) = if mag_sum > f64::MIN_POSITIVE {
         let c = dot(&s.mag, freqs) / mag_sum;
         for (d, f) in s.dev.iter_mut().zip(freqs) {
             *d = (f - c) * (f - c);
@@ -216,23 +223,11 @@ fn analyse_frame(
     } else {
         (0.0, 0.0)
     };
-    let band_energy = sum(&s.power[BAND_BINS]);
-    if let Some(filters) = mel {
-        filters.log10_bands(&s.power, &mut s.mel);
-    }
+    st.band_energy = sum(&s.power[BAND_BINS]);
     for p in s.power.iter_mut() {
         *p = p.max(1e-10);
     }
-    let flatness = mean_ln(&s.power).exp() / (sum(&s.power) / N_BINS as f64);
-
-    FrameStats {
-        mean_square,
-        zcr: crossings as f64 / N_FFT as f64,
-        centroid,
-        spread,
-        flatness,
-        band_energy,
-    }
+    st.flatness = mean_ln(&s.power).exp() / (sum(&s.power) / N_BINS as f64);
 }
 
 /// Analyses the frames of one chunk, writing log10 mel energies frames-major into `log_mel`;
@@ -274,15 +269,48 @@ fn analyse_chunk_generic(
     mel: Option<&SparseFilters>,
 ) {
     let n_mels = mel.map_or(0, |m| m.n_mels);
-    let mut scratch = Scratch::new(n_mels);
+    let mut s = Scratch::new(n_mels);
+    let n_pairs = stats.len().div_ceil(2);
+    let window = hann();
     for (j, st) in stats.iter_mut().enumerate() {
-        *st = analyse_frame(signal, first + j, &mut scratch, mel);
-        if n_mels > 0 {
-            for (o, &v) in log_mel[j * n_mels..(j + 1) * n_mels]
-                .iter_mut()
-                .zip(&scratch.mel)
-            {
-                *o = v as f32;
+        (st.mean_square, st.zcr) = time_stats(signal, first + j, &mut s.raw);
+        let slot = &mut s.pairs[(j / 2) * N_FFT..(j / 2 + 1) * N_FFT];
+        if j % 2 == 0 {
+            for ((z, r), w) in slot.iter_mut().zip(&s.raw).zip(window) {
+                *z = Complex::new(r * w, 0.0);
+            }
+        } else {
+            for ((z, r), w) in slot.iter_mut().zip(&s.raw).zip(window) {
+                z.im = r * w;
+            }
+        }
+    }
+    let buffer = &mut s.pairs[..n_pairs * N_FFT];
+    fft_plan().process_with_scratch(buffer, &mut s.fft_scratch);
+    let n_frames = stats.len();
+    for (j, st) in stats.iter_mut().enumerate() {
+        let z = &s.pairs[(j / 2) * N_FFT..(j / 2 + 1) * N_FFT];
+        if st.mean_square == 0.0 {
+            // All-zero frame: exactly zero spectrum, not the rounding residue of its partner.
+            s.power.fill(0.0);
+        } else {
+            unpack_power(z, j % 2 == 1, &mut s.power);
+        }
+        if mel.is_some() {
+            for (p4, &p) in s.power4.iter_mut().zip(&s.power) {
+                p4[j % 4] = p;
+            }
+        }
+        spectral_stats(&mut s, st);
+        let group_done = j % 4 == 3 || j + 1 == n_frames;
+        if let (Some(filters), true) = (mel, group_done) {
+            filters.log10_bands4(&s.power4, &mut s.mel4);
+            let group = j - j % 4;
+            for lane in 0..=j % 4 {
+                let out = &mut log_mel[(group + lane) * n_mels..(group + lane + 1) * n_mels];
+                for (o, v) in out.iter_mut().zip(&s.mel4) {
+                    *o = v[lane] as f32;
+                }
             }
         }
     }
@@ -334,6 +362,26 @@ mod tests {
         assert_eq!(padded(&x, 201), 1.0);
         assert_eq!(padded(&x, 499), 299.0);
         assert_eq!(padded(&x, 500), 0.0);
+    }
+
+    #[test]
+    fn a_silent_frame_sharing_an_fft_with_a_loud_one_stays_silent() {
+        // Frame 0 sees only zeros, frame 1 (its FFT partner) a loud tone.
+        let signal: Vec<f32> = (0..2000)
+            .map(|i| {
+                if i <= 200 {
+                    0.0
+                } else {
+                    (i as f32 * 0.7).sin()
+                }
+            })
+            .collect();
+        let pass = frame_pass(&signal, None);
+        assert_eq!(pass.stats[0].mean_square, 0.0);
+        assert_eq!(pass.stats[0].centroid, 0.0);
+        assert_eq!(pass.stats[0].spread, 0.0);
+        assert_eq!(pass.stats[0].band_energy, 0.0);
+        assert!(pass.stats[1].centroid > 1000.0);
     }
 
     #[test]
