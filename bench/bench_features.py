@@ -7,6 +7,7 @@ extension with ``maturin develop --release`` first). Prints a markdown table of 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import statistics
 import sys
 import time
@@ -38,14 +39,22 @@ def test_audio(seconds: float, seed: int = 0) -> np.ndarray:
     return (clean + noise).astype(np.float32)
 
 
-def median_time(fn: Callable[[], Any], repeats: int) -> float:
-    fn()  # warm-up (plans, caches, numba compilation in librosa)
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+def median_times(tasks: dict[str, Callable[[], Any]], repeats: int) -> dict[str, float]:
+    """Median wall time of each task, each timed in its own block after a warm-up run.
+
+    (Interleaving the tasks would put the native code right after numpy's BLAS calls, whose
+    worker threads keep spinning for a while and steal the cores rayon wants.)
+    """
+    out = {}
+    for name, fn in tasks.items():
+        fn()  # warm-up (FFT plans, caches, numba compilation in librosa)
+        times = []
+        for _ in range(repeats):
+            start = time.perf_counter()
+            fn()
+            times.append(time.perf_counter() - start)
+        out[name] = statistics.median(times)
+    return out
 
 
 def librosa_features(x: np.ndarray) -> dict[str, np.ndarray]:
@@ -97,30 +106,26 @@ def main() -> None:
     x = test_audio(args.seconds)
     notes = check_agreement(x)
     filters = ref.whisper_filters(80)
-    slow = max(3, args.repeats // 3)
-
-    native_all = median_time(lambda: features.analyze_with_mel(x, 80), args.repeats)
-    native_feat = median_time(lambda: features.analyze(x), args.repeats)
-    native_mel = median_time(lambda: features.log_mel(x, 80), args.repeats)
-    numpy_all = median_time(lambda: ref.features_and_mel(x, filters), slow)
-    numpy_feat = median_time(lambda: ref.features(x), slow)
+    tasks: dict[str, Callable[[], Any]] = {
+        "native_all": lambda: features.analyze_with_mel(x, 80),
+        "native_feat": lambda: features.analyze(x),
+        "native_mel": lambda: features.log_mel(x, 80),
+        "numpy_all": lambda: ref.features_and_mel(x, filters),
+        "numpy_feat": lambda: ref.features(x),
+    }
+    if importlib.util.find_spec("librosa") is not None:
+        tasks["librosa_all"] = lambda: librosa_features(x)
+    t = median_times(tasks, args.repeats)
     rows = [
-        ("features + 80-band log-mel", native_all, numpy_all),
-        ("features only", native_feat, numpy_feat),
-        ("log-mel only (whisper.cpp-exact)", native_mel, None),
+        ("features + 80-band log-mel", t["native_all"], t["numpy_all"], t.get("librosa_all")),
+        ("features only", t["native_feat"], t["numpy_feat"], None),
+        ("log-mel only (whisper.cpp-exact)", t["native_mel"], None, None),
     ]
-    try:
-        librosa_all: float | None = median_time(lambda: librosa_features(x), slow)
-    except ImportError:
-        librosa_all = None
-
-    print(f"Audio: {args.seconds:g} s at 16 kHz; median of {args.repeats} runs (native), ")
-    print(f"{slow} runs (numpy, librosa).\n")
+    print(f"Audio: {args.seconds:g} s at 16 kHz; median of {args.repeats} runs each.\n")
     print("| task | native (ms) | numpy reference (ms) | vs numpy | librosa (ms) | vs librosa |")
     print("|---|---:|---:|---:|---:|---:|")
-    for i, (task, ours, numpy_t) in enumerate(rows):
+    for task, ours, numpy_t, lib in rows:
         np_cell = f"{numpy_t * 1e3:.1f} | {numpy_t / ours:.1f}x" if numpy_t else "- | -"
-        lib = librosa_all if i == 0 else None
         lib_cell = f"{lib * 1e3:.1f} | {lib / ours:.1f}x" if lib else "- | -"
         print(f"| {task} | {ours * 1e3:.2f} | {np_cell} | {lib_cell} |")
     print()
