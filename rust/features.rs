@@ -1,1 +1,0 @@
-//! features (to be written).
