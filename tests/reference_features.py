@@ -21,7 +21,10 @@ HOP = 160
 PAD = N_FFT // 2
 FREQS = np.arange(N_FFT // 2 + 1) * (SR / N_FFT)
 HANN = 0.5 * (1.0 - np.cos(2.0 * np.pi * np.arange(N_FFT) / N_FFT))
-MEL_NPZ = Path(__file__).resolve().parents[1] / "vendor/openai-whisper-assets/mel_filters.npz"
+MEL_NPZ = (
+    Path(__file__).resolve().parents[1]
+    / "python/whisper_cascade/data/openai_whisper/mel_filters.npz"
+)
 
 SNR_MIN_DB, SNR_MAX_DB = -10.0, 60.0
 

@@ -81,11 +81,19 @@ def _cmd_models_list(args: argparse.Namespace) -> int:
 
 
 def _cmd_transcribe(args: argparse.Namespace) -> int:
+    from whisper_cascade.backend import ContextOptions
     from whisper_cascade.pipeline import transcribe_files
 
+    context = ContextOptions(
+        use_gpu=args.gpu, flash_attn=args.flash_attn, gpu_device=args.gpu_device
+    )
     failures = 0
     for result in transcribe_files(
-        args.audio, model=args.model, models_dir=args.models_dir, n_threads=args.threads
+        args.audio,
+        model=args.model,
+        models_dir=args.models_dir,
+        n_threads=args.threads,
+        context=context,
     ):
         if isinstance(result, WhisperCascadeError):
             failures += 1
@@ -101,10 +109,22 @@ def _cmd_transcribe(args: argparse.Namespace) -> int:
 def _cmd_demo(args: argparse.Namespace) -> int:
     from whisper_cascade.pipeline import demo
 
-    return demo(models_dir=args.models_dir)
+    status: int = demo(models_dir=args.models_dir)
+    return status
 
 
 # --- parser -------------------------------------------------------------------------------
+
+
+def _add_context_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--gpu",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="let whisper.cpp use a GPU when its build has one (docs/gpu.md)",
+    )
+    p.add_argument("--flash-attn", action=argparse.BooleanOptionalAction, default=True)
+    p.add_argument("--gpu-device", type=int, default=0)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -121,6 +141,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--models-dir", help="folder holding ggml-NAME.bin files")
     p.add_argument("--threads", type=int, default=None, help="CPU threads for whisper.cpp")
     p.add_argument("--json", action="store_true", help="one JSON object per file (JSON Lines)")
+    _add_context_flags(p)
     p.set_defaults(handler=_cmd_transcribe)
 
     p = sub.add_parser("demo", help="transcribe the bundled sample with the default models")
@@ -152,6 +173,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     handler: Handler = args.handler
     try:
         return handler(args)
+    except ModelValidationError as exc:
+        print(f"error: invalid model: {exc} [{exc.code}]", file=sys.stderr)
+        return 1
     except WhisperCascadeError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

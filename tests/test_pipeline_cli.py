@@ -1,0 +1,119 @@
+"""`transcribe --model` and `demo` end to end with real whisper.cpp on tiny random models."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from whisper_cascade import cli
+from whisper_cascade.audio import sample_path
+from whisper_cascade.errors import AudioError, ModelNotFoundError
+from whisper_cascade.ggml_writer import random_whisper_model
+from whisper_cascade.pipeline import DEFAULT_LADDER_MODELS, transcribe_files
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("ladder")
+    first = random_whisper_model(folder / f"ggml-{DEFAULT_LADDER_MODELS[0]}.bin", seed=1)
+    for name in DEFAULT_LADDER_MODELS[1:]:
+        shutil.copy(first, folder / f"ggml-{name}.bin")
+    return folder
+
+
+def test_transcribe_json_lines(model_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    model = str(model_dir / "ggml-micro-s.bin")
+    sample = str(sample_path())
+    assert (
+        cli.main(["transcribe", sample, sample, "--model", model, "--json", "--threads", "1"]) == 0
+    )
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert len(lines) == 2
+    for line in lines:
+        obj = json.loads(line)
+        assert set(obj) == {"audio", "text", "segments", "confidence", "model", "time_s"}
+        assert obj["audio"] == sample
+        assert obj["time_s"] > 0
+        assert {"mean", "min", "consistency", "compression_ratio"} <= set(obj["confidence"])
+        for seg in obj["segments"]:
+            assert 0.0 <= seg["start"] <= seg["end"]
+            for word in seg["words"]:
+                assert set(word) == {"word", "start", "end", "probability"}
+
+
+def test_transcribe_by_name_with_models_dir(
+    model_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = ["transcribe", str(sample_path()), "--model", "micro-m", "--models-dir", str(model_dir)]
+    assert cli.main([*args, "--no-gpu", "--no-flash-attn"]) == 0
+    assert capsys.readouterr().err == ""
+
+
+def test_bad_file_reported_others_continue(
+    model_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bad = tmp_path / "noise.wav"
+    bad.write_bytes(b"RIFF\x00\x00")
+    silent = tmp_path / "silence.wav"
+    sf.write(silent, np.zeros(16000, dtype=np.float32), 16000)
+    model = str(model_dir / "ggml-micro-s.bin")
+    assert cli.main(["transcribe", str(bad), str(silent), "--model", model, "--json"]) == 1
+    captured = capsys.readouterr()
+    assert "error:" in captured.err and "noise.wav" in captured.err
+    result = json.loads(captured.out)
+    assert result["text"] == "" and result["segments"] == []
+
+
+def test_transcribe_files_yields_errors_not_raises(model_dir: Path, tmp_path: Path) -> None:
+    results = list(
+        transcribe_files([str(tmp_path / "missing.wav")], model=str(model_dir / "ggml-micro-s.bin"))
+    )
+    assert len(results) == 1 and isinstance(results[0], AudioError)
+
+
+def test_missing_model_is_an_error_before_audio(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(ModelNotFoundError):
+        next(transcribe_files([str(sample_path())], model="nope", models_dir=tmp_path))
+    assert (
+        cli.main(
+            ["transcribe", str(sample_path()), "--model", "nope", "--models-dir", str(tmp_path)]
+        )
+        == 1
+    )
+    assert "not found" in capsys.readouterr().err
+
+
+def test_corrupt_model_refused(
+    tmp_path: Path, model_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bad = tmp_path / "ggml-bad.bin"
+    bad.write_bytes((model_dir / "ggml-micro-s.bin").read_bytes()[:5000])
+    assert cli.main(["transcribe", str(sample_path()), "--model", str(bad)]) == 1
+    assert "truncated" in capsys.readouterr().err
+
+
+def test_demo_without_models_explains(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path))
+    monkeypatch.delenv("WHISPER_CASCADE_MODELS", raising=False)
+    assert cli.main(["demo", "--models-dir", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    for name in DEFAULT_LADDER_MODELS:
+        assert f"ggml-{name}.bin" in out
+    assert str(tmp_path) in out
+
+
+def test_demo_with_models(model_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["demo", "--models-dir", str(model_dir)]) == 0
+    out = capsys.readouterr().out
+    for name in DEFAULT_LADDER_MODELS:
+        assert name in out and "confidence" in out
