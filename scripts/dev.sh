@@ -55,6 +55,7 @@ run_tests() {
   "$VENV/bin/ruff" check python tests bench
   "$VENV/bin/ruff" format --check python tests bench
   "$VENV/bin/mypy" python/whisper_cascade
+  "$PY" -m mypy.stubtest whisper_cascade._native --allowlist tests/stubtest/allowlist.txt
   log "pytest with coverage"
   local extra=()
   [ "${SLOW:-0}" = 1 ] && extra+=(--run-slow)

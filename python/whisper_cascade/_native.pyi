@@ -1,6 +1,6 @@
 """Type stub of the Rust extension module ``whisper_cascade._native``."""
 
-from typing import Any
+from typing import Any, final
 
 import numpy as np
 import numpy.typing as npt
@@ -58,15 +58,16 @@ def aggregate_confidence(
 
 # --- bandit (rust/py/bandit.rs) ---
 
+@final
 class Bandit:
     """Seeded contextual multi-armed bandit over named arms; thread-safe."""
 
-    def __init__(
-        self,
+    def __new__(
+        cls,
         policy: str,
         arms: list[str],
         *,
-        seed: int = 0,
+        seed: int | None = None,
         discount: float = 1.0,
         prior_alpha: float = 1.0,
         prior_beta: float = 1.0,
@@ -74,7 +75,7 @@ class Bandit:
         epsilon: float = 0.1,
         epsilon_decay: float = 0.999,
         epsilon_min: float = 0.01,
-    ) -> None: ...
+    ) -> Bandit: ...
     @property
     def policy(self) -> str:
         """The policy name."""
