@@ -11,7 +11,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
-
 from whisper_cascade.errors import AudioError, InvalidArgumentError
 from whisper_cascade.zoo import corpus
 from whisper_cascade.zoo.corpus import (
@@ -157,7 +156,7 @@ def test_other_conditions(clean: np.ndarray) -> None:
     band = spec[(freqs > 600) & (freqs < 3000)].mean()
     assert spec[freqs > 4500].mean() < band * 1e-3 and spec[freqs < 100].mean() < band * 0.05
     ramp = corpus.volume_ramp(np.ones(SAMPLE_RATE, np.float32), rng)
-    assert 10 ** (-15 / 20) - 1e-6 <= ramp.min() and ramp.max() <= 1.0 and ramp.std() > 0.01
+    assert ramp.min() >= 10 ** (-15 / 20) - 1e-6 and ramp.max() <= 1.0 and ramp.std() > 0.01
     with pytest.raises(InvalidArgumentError):
         corpus.colored_noise(10, "brown", rng)
     with pytest.raises(InvalidArgumentError):
@@ -174,7 +173,7 @@ def test_generate_corpus_is_deterministic_with_valid_manifest(tmp_path: Path) ->
     rows = [json.loads(line) for line in a.read_text().splitlines()]
     assert len(rows) == 4 and rows[0]["text"] == rows[1]["text"]
     assert rows[0]["condition"] != rows[1]["condition"]
-    for row, resolved in zip(rows, read_manifest(a)):
+    for row, resolved in zip(rows, read_manifest(a), strict=True):
         assert not Path(row["audio"]).is_absolute()
         assert (a.parent / row["audio"]).read_bytes() == (b.parent / row["audio"]).read_bytes()
         data, rate = sf.read(resolved["audio"], dtype="float32")
@@ -206,7 +205,9 @@ def test_generate_corpus_rejects_bad_arguments(tmp_path: Path) -> None:
 
 
 def test_corpus_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert corpus_cli([str(tmp_path / "c"), "--n", "2", "--seed", "3", "--conditions", "phone"]) == 0
+    assert (
+        corpus_cli([str(tmp_path / "c"), "--n", "2", "--seed", "3", "--conditions", "phone"]) == 0
+    )
     assert (tmp_path / "c" / "manifest.jsonl").exists()
     assert corpus_cli([str(tmp_path / "d"), "--n", "1", "--conditions", "loud"]) == 2
     assert "unknown condition" in capsys.readouterr().out

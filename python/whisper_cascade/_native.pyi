@@ -1,7 +1,5 @@
 """Type stub of the Rust extension module ``whisper_cascade._native``."""
 
-import numpy as np
-import numpy.typing as npt
 
 __version__: str
 

@@ -261,10 +261,14 @@ def _make_sentence(job: _Job) -> list[dict[str, Any]]:
     return rows
 
 
-def babble_pool(grammar: Grammar, voices: Sequence[str], seed: int, size: int = _BABBLE_POOL) -> list[Audio]:
+def babble_pool(
+    grammar: Grammar, voices: Sequence[str], seed: int, size: int = _BABBLE_POOL
+) -> list[Audio]:
     """Utterances (of training sentences) that babble noise is mixed from."""
     rnd = random.Random(f"{seed}/babble")
-    return [synthesize(grammar.sample(rnd, "train"), *_voice(grammar, voices, rnd)) for _ in range(size)]
+    return [
+        synthesize(grammar.sample(rnd, "train"), *_voice(grammar, voices, rnd)) for _ in range(size)
+    ]
 
 
 def generate_corpus(
@@ -300,9 +304,7 @@ def generate_corpus(
         raise InvalidArgumentError(f"cannot create {out}: {exc}") from exc
     pool = babble_pool(grammar, voice_list, seed) if any(c.kind == "babble" for c in conds) else []
     n_sentences = -(-n // variants)
-    jobs = [
-        _Job(i, seed, split, variants, conds, voice_list, str(out)) for i in range(n_sentences)
-    ]
+    jobs = [_Job(i, seed, split, variants, conds, voice_list, str(out)) for i in range(n_sentences)]
     if workers == 1:
         _init_worker(grammar, pool)
         results = [_make_sentence(j) for j in jobs]

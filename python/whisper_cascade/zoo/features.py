@@ -39,7 +39,8 @@ def log_mel_window(audio: npt.NDArray[np.float32], window_s: float) -> npt.NDArr
     x = np.zeros(n, dtype=np.float32)
     x[: min(n, audio.size)] = audio[:n]
     mel = whisper.log_mel_spectrogram(torch.from_numpy(x), n_mels=N_MELS, padding=400)
-    return mel[:, : n // HOP].numpy().astype(np.float16)
+    out: npt.NDArray[np.float16] = mel[:, : n // HOP].numpy().astype(np.float16)
+    return out
 
 
 def domain_token_ids(grammar: Grammar, tok: Any, window_s: float) -> list[int]:

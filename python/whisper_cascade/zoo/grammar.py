@@ -63,7 +63,7 @@ class Grammar:
         raise InvalidArgumentError(f"could not sample a {split} sentence")  # pragma: no cover
 
     def split_of(self, sentence: str) -> str:
-        """"heldout" for a stable pseudo-random fraction of sentences, else "train"."""
+        """ "heldout" for a stable pseudo-random fraction of sentences, else "train"."""
         digest = hashlib.sha256(" ".join(sentence.split()).encode()).digest()
         value = int.from_bytes(digest[:8], "big") / 2.0**64
         return "heldout" if value < self.heldout_fraction else "train"

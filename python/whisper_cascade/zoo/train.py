@@ -47,9 +47,9 @@ class Recipe:
 
 
 SIZES: dict[str, Recipe] = {
-    "s": Recipe(128, 2, 3, 3, steps=12_000, lr=1.5e-3),
-    "m": Recipe(256, 4, 4, 3, steps=12_000, lr=1.0e-3),
-    "l": Recipe(384, 6, 4, 4, steps=12_000, lr=8e-4),
+    "s": Recipe(128, 2, 3, 3, steps=8_000, lr=1.5e-3),
+    "m": Recipe(256, 4, 4, 3, steps=6_000, lr=1.0e-3),
+    "l": Recipe(384, 6, 4, 4, steps=5_000, lr=8e-4),
 }
 
 
@@ -85,8 +85,9 @@ class DomainModel(torch.nn.Module):  # type: ignore[misc]
         local[used_t] = torch.arange(len(used_t))
         self.register_buffer("used", used_t, persistent=False)
         self.register_buffer("local", local, persistent=False)
-        emb = self.whisper.decoder.token_embedding.weight.detach()[used_t].clone()
-        self.emb = torch.nn.Parameter(emb)
+        with torch.no_grad():  # Whisper leaves these at N(0, 1) / uninitialised
+            self.whisper.decoder.positional_embedding.normal_(0.0, 0.01)
+        self.emb = torch.nn.Parameter(torch.randn(len(used_t), dims.n_text_state) * 0.02)
         self.null_logit = math.log(dims.n_vocab - len(used_t))
         self.sync_embedding()
 
@@ -112,8 +113,10 @@ class DomainModel(torch.nn.Module):  # type: ignore[misc]
         null = torch.full((*logits.shape[:-1], 1), self.null_logit, dtype=logits.dtype)
         return torch.cat([logits, null], dim=-1)
 
-    @torch.no_grad()  # type: ignore[misc]
-    def greedy(self, mel: Any, prompt: Sequence[int], eot: int, max_len: int = 48) -> list[list[int]]:
+    @torch.no_grad()  # type: ignore[untyped-decorator, unused-ignore]
+    def greedy(
+        self, mel: Any, prompt: Sequence[int], eot: int, max_len: int = 48
+    ) -> list[list[int]]:
         """Greedy decoding as whisper.cpp would (unused tokens have logit 0); -1 marks an
         unused token winning."""
         xa = self.whisper.encoder(mel)
@@ -122,10 +125,11 @@ class DomainModel(torch.nn.Module):  # type: ignore[misc]
         for _ in range(max_len):
             logits = self.hidden(tokens, xa)[:, -1] @ self.emb.t()
             best = logits.argmax(-1)
-            nxt = torch.where(logits.max(-1).values > 0, self.used[best], torch.full_like(best, eot))
+            unused = torch.full_like(best, -1)
+            nxt = torch.where(logits.max(-1).values > 0, self.used[best], unused)
             nxt = torch.where(done, torch.full_like(nxt, eot), nxt)
             tokens = torch.cat([tokens, nxt[:, None]], dim=1)
-            done |= nxt == eot
+            done |= (nxt == eot) | (nxt == -1)
             if bool(done.all()):
                 break
         out = []
@@ -168,7 +172,8 @@ class Trainer:
         self.dims = dims_for(self.recipe)
         torch.manual_seed(args.seed)
         self.model = DomainModel(self.dims, self.used)
-        decay, no_decay = [], []
+        decay: list[Any] = []
+        no_decay: list[Any] = []
         for name, p in self.model.named_parameters():
             if not p.requires_grad:
                 continue
@@ -236,9 +241,8 @@ class Trainer:
             hi = min(n, lo + 50)
             mel = torch.from_numpy(np.asarray(self.eval_set.mels[lo:hi], dtype=np.float32))
             prompt = [self.tok.sot, self.tok.no_timestamps]
-            for row, out in zip(
-                self.eval_set.rows[lo:hi], self.model.greedy(mel, prompt, self.tok.eot)
-            ):
+            outs = self.model.greedy(mel, prompt, self.tok.eot)
+            for row, out in zip(self.eval_set.rows[lo:hi], outs, strict=True):
                 text = self.tok.decode([t for t in out if 0 <= t < self.tok.eot])
                 refs.append(row["text"])
                 hyps.append(" ".join(text.split()) + (" <unk>" if -1 in out else "") or "<empty>")
@@ -288,8 +292,11 @@ class Trainer:
     def run(self) -> None:
         args = self.args
         params = sum(p.numel() for p in self.model.whisper.parameters())
-        print(f"micro-{self.size}: {params / 1e6:.1f} M params, {len(self.train_set)} train rows, "
-              f"steps {self.step}->{self.steps}", flush=True)
+        print(
+            f"micro-{self.size}: {params / 1e6:.1f} M params, {len(self.train_set)} train rows, "
+            f"steps {self.step}->{self.steps}",
+            flush=True,
+        )
         self.model.train()
         start, last_save, losses = time.time(), time.time(), []
         while self.step < self.steps:
@@ -309,12 +316,16 @@ class Trainer:
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), 1.0)
             self.opt.step()
             self.step += 1
-            losses.append(float(loss))
+            losses.append(loss.item())
             if self.step % args.log_every == 0:
-                row = {"step": self.step, "elapsed_s": round(time.time() - start, 1),
-                       "lr": f"{lr:.2e}", "loss": round(sum(losses) / len(losses), 4),
-                       "max_difficulty": round(self.max_difficulty(self.step), 3),
-                       "wall": time.strftime("%H:%M:%S")}
+                row = {
+                    "step": self.step,
+                    "elapsed_s": round(time.time() - start, 1),
+                    "lr": f"{lr:.2e}",
+                    "loss": round(sum(losses) / len(losses), 4),
+                    "max_difficulty": round(self.max_difficulty(self.step), 3),
+                    "wall": time.strftime("%H:%M:%S"),
+                }
                 losses = []
                 if self.step % args.eval_every == 0 or self.step == self.steps:
                     row["wer"] = round(self.evaluate(args.eval_n), 4)
@@ -338,8 +349,11 @@ def prepare(work: Path, train_manifest: Path, eval_manifest: Path) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Command line entry point."""
-    p = argparse.ArgumentParser(prog="python -m whisper_cascade.zoo.train", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="python -m whisper_cascade.zoo.train",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("--size", choices=sorted(SIZES), default="s")
     p.add_argument("--all", action="store_true", help="train s, m, l in sequence (resuming)")
     p.add_argument("--work", type=Path, default=Path("/work/zoo-work"))
