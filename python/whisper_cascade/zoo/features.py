@@ -105,7 +105,10 @@ def build_features(manifest: Path, prefix: Path, window_s: float, log_every: int
         kept.append({k: row[k] for k in ("text", "kind", "condition", "snr_db", "voice")})
         kept[-1].update(speech_end=row.get("speech_end"), duration=row.get("duration"))
         if log_every and (i + 1) % log_every == 0:
-            print(f"features {prefix.name}: {i + 1}/{len(rows)} {time.time() - start:.0f}s")
+            print(
+                f"features {prefix.name}: {i + 1}/{len(rows)} {time.time() - start:.0f}s",
+                flush=True,
+            )
     mm.flush()
     del mm
     tmp.rename(data)
