@@ -25,6 +25,7 @@ def _args(**kw: object) -> argparse.Namespace:
     base = dict(
         steps=0,
         seed=0,
+        bf16=True,
         specaug=1.0,
         ts_fraction=0.5,
         label_smoothing=0.05,
