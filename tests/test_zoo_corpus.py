@@ -211,3 +211,29 @@ def test_corpus_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert (tmp_path / "c" / "manifest.jsonl").exists()
     assert corpus_cli([str(tmp_path / "d"), "--n", "1", "--conditions", "loud"]) == 2
     assert "unknown condition" in capsys.readouterr().out
+
+
+def test_npz_checkpoint_round_trip(tmp_path: Path) -> None:
+    from whisper_cascade.errors import FileAccessError
+    from whisper_cascade.zoo.export import DIM_NAMES, load_npz, save_npz
+
+    dims = {k: i + 1 for i, k in enumerate(DIM_NAMES)}
+    state = {"decoder.ln.weight": np.arange(4, dtype=np.float32)}
+    save_npz(tmp_path / "m.npz", dims, state)
+    got_dims, got = load_npz(tmp_path / "m.npz")
+    assert got_dims == dims and np.array_equal(got["decoder.ln.weight"], state["decoder.ln.weight"])
+    with pytest.raises(InvalidArgumentError):
+        save_npz(tmp_path / "x.npz", {"n_mels": 80}, state)
+    with pytest.raises(FileAccessError):
+        save_npz(tmp_path / "no" / "x.npz", dims, state)
+    np.savez(tmp_path / "plain.npz", a=np.zeros(2))
+    with pytest.raises(InvalidArgumentError, match="not a zoo"):
+        load_npz(tmp_path / "plain.npz")
+    np.savez(tmp_path / "few.npz", __dims__=np.array('{"n_mels": 80}'))
+    with pytest.raises(InvalidArgumentError, match="lack"):
+        load_npz(tmp_path / "few.npz")
+    (tmp_path / "bad.npz").write_bytes(b"garbage")
+    with pytest.raises(InvalidArgumentError, match="corrupt"):
+        load_npz(tmp_path / "bad.npz")
+    with pytest.raises(FileAccessError):
+        load_npz(tmp_path / "missing.npz")

@@ -94,3 +94,20 @@ def test_training_reduces_loss_keeps_unused_rows_zero_and_resumes(
     assert again.step == 8
     again.run()
     assert again.step == 10
+
+
+def test_best_checkpoint_npz_and_manifest_evaluation(
+    work: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from whisper_cascade.zoo.export import load_npz
+
+    monkeypatch.setitem(train.SIZES, "e", train.Recipe(32, 1, 1, 1, 4, 3e-3, batch=4, warmup=2))
+    trainer = train.Trainer("e", work, _args())
+    trainer.run()
+    dims, state = load_npz(work / "micro-e" / "best.npz")
+    assert dims["n_audio_ctx"] == 500 and dims["n_text_layer"] == 1
+    assert state["decoder.token_embedding.weight"].shape == (51864, 32)
+    assert set(trainer.model.whisper.state_dict()) == set(state)
+    result = train.evaluate_manifest(trainer, work / "c" / "heldout" / "manifest.jsonl")
+    assert set(result) == {"all", "clean"} and result["all"] >= 0.0
+    assert train.wer(["a b"], ["a b"]) == 0.0 and train.wer(["a b"], [""]) == 1.0

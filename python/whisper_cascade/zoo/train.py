@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import json
 import math
 import os
 import random
@@ -25,6 +26,8 @@ import torch.nn.functional as F  # type: ignore[import-not-found, unused-ignore]
 from whisper.model import ModelDimensions, Whisper  # type: ignore[import-not-found, unused-ignore]
 
 from whisper_cascade.zoo import features as feat
+from whisper_cascade.zoo.corpus import read_manifest
+from whisper_cascade.zoo.export import save_npz
 from whisper_cascade.zoo.grammar import load_grammar
 
 WINDOW_S = 10.0
@@ -231,24 +234,32 @@ class Trainer:
             tgt[b, : len(s) - 1] = torch.tensor(labels)
         return mel, inp, tgt
 
-    def evaluate(self, limit: int) -> float:
-        """WER of greedy decoding on the first ``limit`` held-out utterances."""
-        import jiwer  # type: ignore[import-not-found, unused-ignore]
-
+    def transcribe(self, fs: feat.FeatureSet, limit: int) -> list[str]:
+        """Greedy transcripts (no timestamps) of the first ``limit`` rows of ``fs``."""
         self.model.eval()
-        refs, hyps = [], []
-        n = min(limit, len(self.eval_set))
-        for lo in range(0, n, 50):
-            hi = min(n, lo + 50)
-            mel = torch.from_numpy(np.asarray(self.eval_set.mels[lo:hi], dtype=np.float32))
-            prompt = [self.tok.sot, self.tok.no_timestamps]
-            outs = self.model.greedy(mel, prompt, self.tok.eot)
-            for row, out in zip(self.eval_set.rows[lo:hi], outs, strict=True):
-                text = self.tok.decode([t for t in out if 0 <= t < self.tok.eot])
-                refs.append(row["text"])
-                hyps.append(" ".join(text.split()) + (" <unk>" if -1 in out else "") or "<empty>")
+        hyps = []
+        prompt = [self.tok.sot, self.tok.no_timestamps]
+        for lo in range(0, min(limit, len(fs)), 50):
+            hi = min(limit, len(fs), lo + 50)
+            mel = torch.from_numpy(np.asarray(fs.mels[lo:hi], dtype=np.float32))
+            for out in self.model.greedy(mel, prompt, self.tok.eot):
+                text = " ".join(self.tok.decode([t for t in out if 0 <= t < self.tok.eot]).split())
+                hyps.append((text + (" <unk>" if -1 in out else "")).strip())
         self.model.train()
-        return float(jiwer.wer(refs, hyps))
+        return hyps
+
+    def evaluate(self, limit: int, fs: feat.FeatureSet | None = None) -> float:
+        """WER of greedy decoding on the first ``limit`` held-out utterances."""
+        fs = fs or self.eval_set
+        hyps = self.transcribe(fs, limit)
+        return wer([r["text"] for r in fs.rows[: len(hyps)]], hyps)
+
+    def load_best(self) -> None:
+        """Load ``best.pt`` into the model."""
+        state = torch.load(self.dir / "best.pt", map_location="cpu", weights_only=False)
+        self.model.whisper.load_state_dict(state["model_state_dict"])
+        with torch.no_grad():
+            self.model.emb.copy_(state["emb"])
 
     def checkpoint(self, name: str) -> None:
         self.model.sync_embedding()
@@ -265,6 +276,9 @@ class Trainer:
         tmp = self.dir / f"{name}.pt.tmp"
         torch.save(state, tmp)
         os.replace(tmp, self.dir / f"{name}.pt")
+        if name == "best":
+            numpy_state = {k: v.numpy() for k, v in state["model_state_dict"].items()}
+            save_npz(self.dir / "best.npz", state["dims"], numpy_state)
 
     def _resume(self) -> None:
         path = self.dir / "last.pt"
@@ -341,6 +355,30 @@ class Trainer:
                 last_save = time.time()
 
 
+def wer(refs: Sequence[str], hyps: Sequence[str]) -> float:
+    """Word error rate (jiwer) of hypotheses against references."""
+    import jiwer  # type: ignore[import-not-found, unused-ignore]
+
+    return float(jiwer.wer(list(refs), [h or "<empty>" for h in hyps]))
+
+
+def evaluate_manifest(trainer: Trainer, manifest: Path) -> dict[str, float]:
+    """WER of a size's best checkpoint on any corpus manifest, overall and per condition kind."""
+    import soundfile as sf
+
+    trainer.load_best()
+    rows = read_manifest(manifest)
+    mels = np.stack(
+        [feat.log_mel_window(sf.read(r["audio"], dtype="float32")[0], WINDOW_S) for r in rows]
+    )
+    hyps = trainer.transcribe(feat.FeatureSet(mels, rows), len(rows))
+    result = {"all": wer([r["text"] for r in rows], hyps)}
+    for kind in sorted({r.get("kind", "?") for r in rows}):
+        pick = [i for i, r in enumerate(rows) if r.get("kind", "?") == kind]
+        result[kind] = wer([rows[i]["text"] for i in pick], [hyps[i] for i in pick])
+    return result
+
+
 def prepare(work: Path, train_manifest: Path, eval_manifest: Path) -> None:
     """Compute the feature memmaps once (skipped when present)."""
     out = work / "features"
@@ -361,6 +399,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--work", type=Path, default=Path("/work/zoo-work"))
     p.add_argument("--train-manifest", type=Path, help="default WORK/corpus/train/manifest.jsonl")
     p.add_argument("--eval-manifest", type=Path, help="default WORK/corpus/heldout/manifest.jsonl")
+    p.add_argument(
+        "--evaluate",
+        type=Path,
+        metavar="MANIFEST",
+        help="only print the WER of the size's best checkpoint on this corpus",
+    )
     p.add_argument("--steps", type=int, default=0, help="override the recipe's step budget")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--seed", type=int, default=0)
@@ -387,6 +431,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.train_manifest or work / "corpus" / "train" / "manifest.jsonl",
         args.eval_manifest or work / "corpus" / "heldout" / "manifest.jsonl",
     )
+    if args.evaluate:
+        print(json.dumps(evaluate_manifest(Trainer(args.size, work, args), args.evaluate)))
+        return 0
     for size in ("s", "m", "l") if args.all else (args.size,):
         Trainer(size, work, args).run()
     return 0
