@@ -108,6 +108,6 @@ def test_best_checkpoint_npz_and_manifest_evaluation(
     assert dims["n_audio_ctx"] == 500 and dims["n_text_layer"] == 1
     assert state["decoder.token_embedding.weight"].shape == (51864, 32)
     assert set(trainer.model.whisper.state_dict()) == set(state)
-    result = train.evaluate_manifest(trainer, work / "c" / "heldout" / "manifest.jsonl")
+    result = train.evaluate_manifest(trainer, work / "c" / "heldout" / "manifest.jsonl", 2)
     assert set(result) == {"all", "clean"} and result["all"] >= 0.0
     assert train.wer(["a b"], ["a b"]) == 0.0 and train.wer(["a b"], [""]) == 1.0

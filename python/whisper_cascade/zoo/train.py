@@ -362,8 +362,9 @@ def wer(refs: Sequence[str], hyps: Sequence[str]) -> float:
     return float(jiwer.wer(list(refs), [h or "<empty>" for h in hyps]))
 
 
-def evaluate_manifest(trainer: Trainer, manifest: Path) -> dict[str, float]:
-    """WER of a size's best checkpoint on any corpus manifest, overall and per condition kind."""
+def evaluate_manifest(trainer: Trainer, manifest: Path, show: int = 0) -> dict[str, float]:
+    """WER of a size's best checkpoint on any corpus manifest, overall and per condition kind
+    (printing the first ``show`` reference / hypothesis pairs)."""
     import soundfile as sf
 
     trainer.load_best()
@@ -372,6 +373,8 @@ def evaluate_manifest(trainer: Trainer, manifest: Path) -> dict[str, float]:
         [feat.log_mel_window(sf.read(r["audio"], dtype="float32")[0], WINDOW_S) for r in rows]
     )
     hyps = trainer.transcribe(feat.FeatureSet(mels, rows), len(rows))
+    for row, hyp in list(zip(rows, hyps, strict=True))[:show]:
+        print(f"{row['condition']:>9} | {row['text']}\n{'':>9} | {hyp}")
     result = {"all": wer([r["text"] for r in rows], hyps)}
     for kind in sorted({r.get("kind", "?") for r in rows}):
         pick = [i for i, r in enumerate(rows) if r.get("kind", "?") == kind]
@@ -405,6 +408,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         metavar="MANIFEST",
         help="only print the WER of the size's best checkpoint on this corpus",
     )
+    p.add_argument("--show", type=int, default=0, help="with --evaluate: print N transcripts")
     p.add_argument("--steps", type=int, default=0, help="override the recipe's step budget")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--seed", type=int, default=0)
@@ -432,7 +436,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.eval_manifest or work / "corpus" / "heldout" / "manifest.jsonl",
     )
     if args.evaluate:
-        print(json.dumps(evaluate_manifest(Trainer(args.size, work, args), args.evaluate)))
+        print(
+            json.dumps(evaluate_manifest(Trainer(args.size, work, args), args.evaluate, args.show))
+        )
         return 0
     for size in ("s", "m", "l") if args.all else (args.size,):
         Trainer(size, work, args).run()
