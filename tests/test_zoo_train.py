@@ -26,6 +26,7 @@ def _args(**kw: object) -> argparse.Namespace:
         steps=0,
         seed=0,
         bf16=True,
+        ctc_weight=0.3,
         specaug=1.0,
         ts_fraction=0.5,
         label_smoothing=0.05,
@@ -66,7 +67,7 @@ def test_training_reduces_loss_keeps_unused_rows_zero_and_resumes(
     torch.set_num_threads(1)
     monkeypatch.setitem(train.SIZES, "t", train.Recipe(32, 1, 1, 1, 8, 3e-3, batch=4, warmup=2))
     trainer = train.Trainer("t", work, _args())
-    mel, inp, tgt = trainer.batch(0)
+    mel, inp, tgt, _ = trainer.batch(0)
     with torch.no_grad():
         before = float(
             torch.nn.functional.cross_entropy(

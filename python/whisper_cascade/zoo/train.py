@@ -50,7 +50,7 @@ class Recipe:
 
 
 SIZES: dict[str, Recipe] = {
-    "s": Recipe(128, 2, 3, 3, steps=8_000, lr=1.5e-3),
+    "s": Recipe(128, 2, 3, 3, steps=8_000, lr=1.0e-3),
     "m": Recipe(256, 4, 4, 3, steps=6_000, lr=1.0e-3),
     "l": Recipe(384, 6, 4, 4, steps=5_000, lr=8e-4),
 }
@@ -92,6 +92,7 @@ class DomainModel(torch.nn.Module):  # type: ignore[misc]
             self.whisper.decoder.positional_embedding.normal_(0.0, 0.01)
         self.emb = torch.nn.Parameter(torch.randn(len(used_t), dims.n_text_state) * 0.02)
         self.null_logit = math.log(dims.n_vocab - len(used_t))
+        self.ctc_head = torch.nn.Linear(dims.n_audio_state, len(used_t) + 1)
         self.sync_embedding()
 
     def sync_embedding(self) -> None:
@@ -111,11 +112,19 @@ class DomainModel(torch.nn.Module):  # type: ignore[misc]
 
     def forward(self, mel: Any, tokens: Any) -> Any:
         """Logits over the used tokens plus the last column standing for all unused ones."""
-        h = self.hidden(tokens, self.whisper.encoder(mel))
+        return self.forward_with_ctc(mel, tokens)[0]
+
+    def forward_with_ctc(self, mel: Any, tokens: Any) -> tuple[Any, Any]:
+        """Decoder logits and the CTC log-probabilities ``[frames, batch, used + blank]`` of
+        the training-only CTC head on the encoder (it teaches the encoder to align quickly
+        and is not part of the exported model)."""
+        xa = self.whisper.encoder(mel)
+        h = self.hidden(tokens, xa)
         with torch.autocast("cpu", enabled=False):  # logits in float32 even under bf16
             logits = h.float() @ self.emb.t()
+            ctc = F.log_softmax(self.ctc_head(xa.float()), dim=-1).transpose(0, 1)
         null = torch.full((*logits.shape[:-1], 1), self.null_logit, dtype=logits.dtype)
-        return torch.cat([logits, null], dim=-1)
+        return torch.cat([logits, null], dim=-1), ctc
 
     @torch.no_grad()  # type: ignore[untyped-decorator, unused-ignore]
     def greedy(
@@ -213,11 +222,11 @@ class Trainer:
         """Curriculum: clean and mild conditions first, everything after 30% of the steps."""
         return min(1.0, 0.15 + 0.85 * step / (0.3 * self.steps))
 
-    def batch(self, step: int) -> tuple[Any, Any, Any]:
+    def batch(self, step: int) -> tuple[Any, Any, Any, list[list[int]]]:
         allowed = np.flatnonzero(self.diff <= self.max_difficulty(step) + 1e-9)
         idx = sorted(self.rng.choice(allowed.tolist()) for _ in range(self.recipe.batch))
         mel = torch.from_numpy(np.asarray(self.train_set.mels[idx], dtype=np.float32))
-        if self.rng.random() < self.args.specaug:
+        if step >= 0.15 * self.steps and self.rng.random() < self.args.specaug:
             mel = spec_augment(mel, self.rng)
         seqs = [
             self.ts_seqs[i] if self.rng.random() < self.args.ts_fraction else self.seqs[i]
@@ -232,7 +241,8 @@ class Trainer:
             if s[1] == self.tok.no_timestamps:
                 labels[0] = -100  # part of the prompt, never predicted
             tgt[b, : len(s) - 1] = torch.tensor(labels)
-        return mel, inp, tgt
+        text = [[int(self.model.local[t]) for t in s if t < self.tok.eot] for s in seqs]
+        return mel, inp, tgt, text
 
     def transcribe(self, fs: feat.FeatureSet, limit: int) -> list[str]:
         """Greedy transcripts (no timestamps) of the first ``limit`` rows of ``fs``."""
@@ -267,6 +277,7 @@ class Trainer:
             "dims": asdict(self.dims),
             "model_state_dict": self.model.whisper.state_dict(),
             "emb": self.model.emb.detach().clone(),
+            "ctc_head": self.model.ctc_head.state_dict(),
             "optimizer": self.opt.state_dict() if name == "last" else None,
             "step": self.step,
             "best_wer": self.best_wer,
@@ -288,6 +299,7 @@ class Trainer:
         self.model.whisper.load_state_dict(state["model_state_dict"])
         with torch.no_grad():
             self.model.emb.copy_(state["emb"])
+        self.model.ctc_head.load_state_dict(state["ctc_head"])
         self.opt.load_state_dict(state["optimizer"])
         self.step, self.best_wer = int(state["step"]), float(state["best_wer"])
         self.rng.setstate(state["rng"])
@@ -318,15 +330,25 @@ class Trainer:
             lr = self.lr_at(self.step)
             for group in self.opt.param_groups:
                 group["lr"] = lr
-            mel, inp, tgt = self.batch(self.step)
+            mel, inp, tgt, text = self.batch(self.step)
             with torch.autocast("cpu", dtype=torch.bfloat16, enabled=args.bf16):
-                logits = self.model(mel, inp)
+                logits, ctc_lp = self.model.forward_with_ctc(mel, inp)
             loss = F.cross_entropy(
                 logits.reshape(-1, logits.shape[-1]),
                 tgt.reshape(-1),
                 ignore_index=-100,
                 label_smoothing=args.label_smoothing,
             )
+            if args.ctc_weight > 0:
+                ctc = F.ctc_loss(
+                    ctc_lp,
+                    torch.tensor([t for seq in text for t in seq], dtype=torch.long),
+                    torch.full((len(text),), ctc_lp.shape[0], dtype=torch.long),
+                    torch.tensor([len(seq) for seq in text], dtype=torch.long),
+                    blank=ctc_lp.shape[-1] - 1,
+                    zero_infinity=True,
+                )
+                loss = (1 - args.ctc_weight) * loss + args.ctc_weight * ctc
             self.opt.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), 1.0)
@@ -422,6 +444,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--specaug", type=float, default=0.8, help="fraction of augmented batches")
     p.add_argument("--ts-fraction", type=float, default=0.3, help="targets with timestamps")
     p.add_argument("--label-smoothing", type=float, default=0.05)
+    p.add_argument("--ctc-weight", type=float, default=0.3, help="auxiliary encoder CTC loss")
     p.add_argument("--log-every", type=int, default=50)
     p.add_argument("--eval-every", type=int, default=500)
     p.add_argument("--eval-n", type=int, default=300)
