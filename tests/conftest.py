@@ -12,9 +12,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     if config.getoption("--run-slow"):
         return
-    skip_slow = pytest.mark.skip(
-        reason="long run: use --run-slow (SLOW=1 bash scripts/dev.sh test)"
-    )
+    skip_slow = pytest.mark.skip(reason="long run: use --run-slow (SLOW=1 bash scripts/dev.sh test)")
     for item in items:
         if "slow" in item.keywords:
             item.add_marker(skip_slow)

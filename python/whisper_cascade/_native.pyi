@@ -1,5 +1,7 @@
 """Type stub of the Rust extension module ``whisper_cascade._native``."""
 
+import numpy as np
+import numpy.typing as npt
 
 __version__: str
 
