@@ -1,0 +1,114 @@
+"""Tests of zoo training (features, domain-vocabulary model, resume); need the train extra."""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("whisper")
+pytest.importorskip("jiwer")
+if shutil.which("espeak-ng") is None:
+    pytest.skip("needs espeak-ng", allow_module_level=True)
+
+from whisper_cascade.zoo import features as feat  # noqa: E402
+from whisper_cascade.zoo import train  # noqa: E402
+from whisper_cascade.zoo.corpus import generate_corpus  # noqa: E402
+from whisper_cascade.zoo.grammar import load_grammar  # noqa: E402
+
+
+def _args(**kw: object) -> argparse.Namespace:
+    base = dict(
+        steps=0,
+        seed=0,
+        bf16=True,
+        ctc_weight=0.3,
+        specaug=1.0,
+        ts_fraction=0.5,
+        label_smoothing=0.05,
+        log_every=2,
+        eval_every=4,
+        eval_n=4,
+        save_every_s=1e9,
+    )
+    base.update(kw)
+    return argparse.Namespace(**base)
+
+
+@pytest.fixture(scope="module")
+def work(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("zoo")
+    tr = generate_corpus(root / "c" / "train", 8, 1, variants=2, voices=["en-us"])
+    ev = generate_corpus(root / "c" / "heldout", 4, 2, split="heldout", conditions=["clean"])
+    train.prepare(root, tr, ev)
+    return root
+
+
+def test_features_match_whisper_and_domain_tokens(work: Path) -> None:
+    fs = feat.load_features(work / "features" / "train")
+    assert fs.mels.shape == (8, 80, 1000) and fs.mels.dtype == np.float16
+    assert fs.mels.max() <= 2.0 and fs.mels.min() >= -2.0
+    tok = feat.tokenizer()
+    used = set(feat.domain_token_ids(load_grammar(), tok, train.WINDOW_S))
+    seq = feat.token_sequence(tok, fs.rows[0]["text"], 1.5)
+    assert seq[1] == tok.timestamp_begin and seq[-2] == tok.timestamp_begin + 75
+    assert set(seq) <= used and len(used) < 900
+    assert feat.difficulty({"kind": "babble", "snr_db": 0}) == 1.0
+    assert feat.difficulty({"kind": "clean"}) == 0.0
+
+
+def test_training_reduces_loss_keeps_unused_rows_zero_and_resumes(
+    work: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    torch.set_num_threads(1)
+    monkeypatch.setitem(train.SIZES, "t", train.Recipe(32, 1, 1, 1, 8, 3e-3, batch=4, warmup=2))
+    trainer = train.Trainer("t", work, _args())
+    mel, inp, tgt, _ = trainer.batch(0)
+    with torch.no_grad():
+        before = float(
+            torch.nn.functional.cross_entropy(
+                trainer.model(mel, inp).flatten(0, 1), tgt.flatten(), ignore_index=-100
+            )
+        )
+    trainer.run()
+    with torch.no_grad():
+        after = float(
+            torch.nn.functional.cross_entropy(
+                trainer.model(mel, inp).flatten(0, 1), tgt.flatten(), ignore_index=-100
+            )
+        )
+    assert after < before
+    best = torch.load(work / "micro-t" / "best.pt", weights_only=False)
+    emb = best["model_state_dict"]["decoder.token_embedding.weight"]
+    nonzero = set(torch.nonzero(emb.abs().sum(1)).flatten().tolist())
+    assert nonzero <= set(trainer.used) and len(nonzero) > 100
+    import whisper
+
+    model = whisper.model.Whisper(whisper.model.ModelDimensions(**best["dims"]))
+    model.load_state_dict(best["model_state_dict"])
+    assert (work / "train-t.csv").read_text().startswith("step,")
+    again = train.Trainer("t", work, _args(steps=10))
+    assert again.step == 8
+    again.run()
+    assert again.step == 10
+
+
+def test_best_checkpoint_npz_and_manifest_evaluation(
+    work: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from whisper_cascade.zoo.export import load_npz
+
+    monkeypatch.setitem(train.SIZES, "e", train.Recipe(32, 1, 1, 1, 4, 3e-3, batch=4, warmup=2))
+    trainer = train.Trainer("e", work, _args())
+    trainer.run()
+    dims, state = load_npz(work / "micro-e" / "best.npz")
+    assert dims["n_audio_ctx"] == 500 and dims["n_text_layer"] == 1
+    assert state["decoder.token_embedding.weight"].shape == (51864, 32)
+    assert set(trainer.model.whisper.state_dict()) == set(state)
+    result = train.evaluate_manifest(trainer, work / "c" / "heldout" / "manifest.jsonl", 2)
+    assert set(result) == {"all", "clean"} and result["all"] >= 0.0
+    assert train.wer(["a b"], ["a b"]) == 0.0 and train.wer(["a b"], [""]) == 1.0
