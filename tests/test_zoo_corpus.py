@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
+
 from whisper_cascade.errors import AudioError, InvalidArgumentError
 from whisper_cascade.zoo import corpus
 from whisper_cascade.zoo.corpus import (

@@ -113,6 +113,40 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return status
 
 
+# --- zoo ----------------------------------------------------------------------------------
+
+
+def _zoo_corpus(argv: list[str]) -> int:
+    # The corpus generator owns its flags; argparse's REMAINDER cannot forward leading options.
+    from whisper_cascade.zoo.corpus import corpus_cli
+
+    return int(corpus_cli(argv))
+
+
+def _cmd_zoo_export(args: argparse.Namespace) -> int:
+    from whisper_cascade.zoo.export import export_ggml
+
+    for info in export_ggml(args.checkpoint, args.output, quantize=args.quantize or ()):
+        print(f"wrote {info.path} ({info.ftype}, {info.file_size:,} bytes, sha256 {info.sha256})")
+    return 0
+
+
+def _add_zoo_commands(sub: Any) -> None:
+    zoo = sub.add_parser("zoo", help="the micro zoo: synthetic corpus and model export")
+    zsub = zoo.add_subparsers(dest="zoo_command", required=True)
+    p = zsub.add_parser(
+        "corpus",
+        help="synthesise a corpus: zoo corpus OUT --n N --seed S [--split heldout] ...",
+        add_help=False,
+    )
+    p.set_defaults(handler=lambda args: _zoo_corpus([]))
+    p = zsub.add_parser("export", help="convert a trained checkpoint (.npz) to ggml")
+    p.add_argument("checkpoint", help="a .npz checkpoint written by the zoo trainer")
+    p.add_argument("output", help="the ggml f16 file to write")
+    p.add_argument("--quantize", nargs="*", choices=["q8_0", "q5_0", "q5_1", "q4_0", "q4_1"])
+    p.set_defaults(handler=_cmd_zoo_export)
+
+
 # --- parser -------------------------------------------------------------------------------
 
 
@@ -164,11 +198,15 @@ def build_parser() -> argparse.ArgumentParser:
     p = msub.add_parser("list", help="list bundled models and ladders")
     p.add_argument("--json", action="store_true")
     p.set_defaults(handler=_cmd_models_list)
+    _add_zoo_commands(sub)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``whisper-cascade`` command; returns the exit status."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:2] == ["zoo", "corpus"]:
+        return _zoo_corpus(argv[2:])
     args = build_parser().parse_args(argv)
     handler: Handler = args.handler
     try:

@@ -21,6 +21,7 @@ import numpy.typing as npt
 import soundfile as sf
 import soxr
 
+from whisper_cascade import manifest
 from whisper_cascade.errors import AudioError, InvalidArgumentError, WhisperCascadeError
 from whisper_cascade.zoo.grammar import Grammar, load_grammar
 
@@ -322,15 +323,17 @@ def generate_corpus(
 
 
 def read_manifest(path: str | Path) -> list[dict[str, Any]]:
-    """The rows of a manifest, with ``audio`` resolved to an absolute path."""
-    path = Path(path)
-    rows = []
-    with path.open(encoding="utf-8") as fh:
-        for line in fh:
-            if line.strip():
-                row = json.loads(line)
-                row["audio"] = str((path.parent / row["audio"]).resolve())
-                rows.append(row)
+    """The rows of a manifest as dicts, ``audio`` resolved to an absolute path.
+
+    Parsing and validation are :func:`whisper_cascade.manifest.read_manifest`'s; this only
+    flattens each item for the training code.
+    """
+    rows: list[dict[str, Any]] = []
+    for item in manifest.read_manifest(path):
+        row: dict[str, Any] = dict(item.extra)
+        row.update(audio=str(item.path.resolve()), text=item.text, condition=item.condition)
+        row.update(voice=item.voice, snr_db=item.snr_db)
+        rows.append(row)
     return rows
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import zipfile
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,8 @@ import numpy as np
 import numpy.typing as npt
 
 from whisper_cascade.errors import FileAccessError, InvalidArgumentError
+from whisper_cascade.ggml_writer import WhisperDims, write_ggml_model
+from whisper_cascade.modelfile import ModelInfo, quantize_model, validate_model
 
 DIMS_KEY = "__dims__"
 DIM_NAMES = (
@@ -65,3 +68,23 @@ def load_npz(path: str | Path) -> tuple[dict[str, int], dict[str, npt.NDArray[np
     if missing:
         raise InvalidArgumentError(f"{path}: dims lack {missing}")
     return dims, state
+
+
+def export_ggml(
+    checkpoint: str | Path, out: str | Path, *, quantize: Sequence[str] = ()
+) -> list[ModelInfo]:
+    """Convert a zoo checkpoint (``.npz``) to a whisper.cpp f16 file, plus quantized variants.
+
+    The f16 file is written by our own converter (:mod:`whisper_cascade.ggml_writer`); each
+    quantized file (``<out stem>-<type>.bin``) by the Rust quantizer. Every file written is
+    validated; the returned infos carry the SHA-256 for the registry.
+    """
+    dims, state = load_npz(checkpoint)
+    out = Path(out)
+    write_ggml_model(out, WhisperDims(**dims), state)
+    infos = [validate_model(out)]
+    for qtype in quantize:
+        target = out.with_name(f"{out.stem}-{qtype}{out.suffix}")
+        quantize_model(out, target, qtype)
+        infos.append(validate_model(target))
+    return infos
