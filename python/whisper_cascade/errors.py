@@ -28,6 +28,14 @@ class StateError(WhisperCascadeError, ValueError):
     """Serialised state (bandit posteriors, ...) is corrupt or of another kind."""
 
 
+class ConfigError(WhisperCascadeError, ValueError):
+    """The user's TOML configuration is unreadable or invalid; the message names file and key."""
+
+
+class ManifestError(WhisperCascadeError, ValueError):
+    """A manifest (JSON Lines of utterances) is malformed; the message names file and line."""
+
+
 class ModelError(WhisperCascadeError):
     """Base class of errors about models."""
 
@@ -55,8 +63,10 @@ class BackendError(WhisperCascadeError):
 __all__ = [
     "AudioError",
     "BackendError",
+    "ConfigError",
     "FileAccessError",
     "InvalidArgumentError",
+    "ManifestError",
     "ModelError",
     "ModelLoadError",
     "ModelNotFoundError",
