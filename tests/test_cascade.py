@@ -250,3 +250,28 @@ def test_cli_transcribe_analyze_models_list(
     assert "large-v3" in by_name and "size_bytes" in by_name["tiny"]
     assert cli.main(["models", "list"]) == 0
     assert "ladder openai" in capsys.readouterr().out
+
+
+def test_cli_output_formats_and_eval(
+    models: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    s = str(sample_path())
+    out = tmp_path / "out"
+    base = ["transcribe", s, "--models-dir", str(models)]
+    assert cli.main([*base, "--output-format", "all", "--output-dir", str(out)]) == 0
+    assert {p.suffix for p in out.iterdir()} == {".txt", ".vtt", ".srt", ".tsv", ".json"}
+    model = str(models / "ggml-micro-s.bin")
+    assert (
+        cli.main(
+            ["transcribe", s, "--model", model, "--output-format", "srt", "--output-dir", str(out)]
+        )
+        == 0
+    )
+    manifest = tmp_path / "m.jsonl"
+    manifest.write_text(json.dumps({"audio": s, "text": "turn on the kitchen lights"}) + "\n")
+    capsys.readouterr()
+    assert cli.main(["eval", str(manifest), "--models-dir", str(models), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["n"] == 1 and report["items"][0]["final_model"] in NAMES
+    assert cli.main(["eval", str(manifest), "--model", model]) == 0
+    assert capsys.readouterr().out

@@ -110,6 +110,17 @@ def _progress(items: list[str]) -> Iterable[str]:
     return bar
 
 
+def _emit(args: argparse.Namespace, source: str, result: dict[str, Any], text: str) -> None:
+    if args.output_format:
+        from whisper_cascade.formats import write_outputs
+
+        write_outputs(result, source, args.output_format, args.output_dir or ".")
+    if args.json:
+        _print_json(result)
+    elif not args.output_format:
+        print(text)
+
+
 def _cmd_transcribe(args: argparse.Namespace) -> int:
     if args.model:
         return _transcribe_single(args)
@@ -126,14 +137,10 @@ def _cmd_transcribe(args: argparse.Namespace) -> int:
         for source in _progress(list(args.audio)):
             try:
                 result = cascade.transcribe(source)
+                _emit(args, source, result.to_dict(), result.text)
             except WhisperCascadeError as exc:
                 failures += 1
                 print(f"error: {source}: {exc}", file=sys.stderr)
-                continue
-            if args.json:
-                _print_json(result.to_dict())
-            else:
-                print(result.text)
     return 1 if failures else 0
 
 
@@ -152,11 +159,48 @@ def _transcribe_single(args: argparse.Namespace) -> int:
             failures += 1
             print(f"error: {result}", file=sys.stderr)
             continue
-        if args.json:
-            _print_json(result.to_dict())
-        else:
-            print(result.text)
+        try:
+            _emit(args, result.audio, result.to_dict(), result.text)
+        except WhisperCascadeError as exc:
+            failures += 1
+            print(f"error: {result.audio}: {exc}", file=sys.stderr)
     return 1 if failures else 0
+
+
+def _cmd_eval(args: argparse.Namespace) -> int:
+    from whisper_cascade.evaluation import run_eval
+
+    if args.model:
+        from whisper_cascade.audio import load_audio
+        from whisper_cascade.models import resolve_model
+        from whisper_cascade.transcriber import Transcriber
+
+        spec = resolve_model(args.model, args.models_dir)
+        assert spec.path is not None
+        runner = Transcriber(context=_context(args))
+        path = spec.path
+
+        def one(source: Path) -> dict[str, Any]:
+            out = runner.transcribe(path, load_audio(source), name=spec.name, sha256=spec.sha256)
+            return out.to_dict()
+
+        report = run_eval(args.manifest, one, progress=not args.json and sys.stderr.isatty())
+    else:
+        from whisper_cascade.cascade import Cascade
+
+        with Cascade(
+            args.ladder, args.preset, models_dir=args.models_dir, context=_context(args)
+        ) as cascade:
+            report = run_eval(
+                args.manifest,
+                lambda source: cascade.transcribe(source).to_dict(),
+                progress=not args.json and sys.stderr.isatty(),
+            )
+    if args.json:
+        _print_json(report.to_dict())
+    else:
+        print(report.summary_text())
+    return 0
 
 
 def _cmd_analyze(args: argparse.Namespace) -> int:
@@ -222,8 +266,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--models-dir", help="folder holding ggml-NAME.bin files")
     p.add_argument("--threads", type=int, default=None, help="CPU threads for whisper.cpp")
     p.add_argument("--json", action="store_true", help="one JSON object per file (JSON Lines)")
+    p.add_argument(
+        "--output-format",
+        choices=["txt", "vtt", "srt", "tsv", "json", "all"],
+        help="write AUDIO_STEM.<format> files (all: every format)",
+    )
+    p.add_argument("--output-dir", help="folder for --output-format files (default: .)")
     _add_context_flags(p)
     p.set_defaults(handler=_cmd_transcribe)
+
+    p = sub.add_parser("eval", help="WER, time and escalation statistics over a manifest")
+    p.add_argument("manifest")
+    group = p.add_mutually_exclusive_group()
+    group.add_argument("--preset", default="balanced")
+    group.add_argument("--model", help="one model, no cascade")
+    p.add_argument("--ladder", default=None)
+    p.add_argument("--models-dir", help="folder holding ggml-NAME.bin files")
+    p.add_argument("--json", action="store_true")
+    _add_context_flags(p)
+    p.set_defaults(handler=_cmd_eval)
 
     p = sub.add_parser("analyze", help="audio features and the recommended starting model")
     p.add_argument("audio")
