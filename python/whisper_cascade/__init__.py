@@ -14,14 +14,19 @@ from whisper_cascade import errors
 
 if TYPE_CHECKING:
     from whisper_cascade.audio import Audio, load_audio
+    from whisper_cascade.cascade import Cascade, transcribe
     from whisper_cascade.features import AudioFeatures, analyze
     from whisper_cascade.modelfile import ModelInfo, validate_model
+    from whisper_cascade.results import CascadeResult
     from whisper_cascade.transcriber import Segment, Transcriber, Transcription, Word
 
 _LAZY = {
     "__version__": "whisper_cascade._native",
     "Audio": "whisper_cascade.audio",
     "load_audio": "whisper_cascade.audio",
+    "Cascade": "whisper_cascade.cascade",
+    "CascadeResult": "whisper_cascade.results",
+    "transcribe": "whisper_cascade.cascade",
     "AudioFeatures": "whisper_cascade.features",
     "analyze": "whisper_cascade.features",
     "ModelInfo": "whisper_cascade.modelfile",
@@ -45,6 +50,8 @@ def __getattr__(name: str) -> Any:
 __all__ = [
     "Audio",
     "AudioFeatures",
+    "Cascade",
+    "CascadeResult",
     "ModelInfo",
     "Segment",
     "Transcriber",
@@ -54,5 +61,6 @@ __all__ = [
     "analyze",
     "errors",
     "load_audio",
+    "transcribe",
     "validate_model",
 ]

@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
 from typing import Any
 
 from whisper_cascade.errors import ModelValidationError, WhisperCascadeError
@@ -58,15 +59,28 @@ def _cmd_models_quantize(args: argparse.Namespace) -> int:
 
 
 def _cmd_models_list(args: argparse.Namespace) -> int:
-    from whisper_cascade.models import bundled_ladders, bundled_models
+    from whisper_cascade.errors import ModelNotFoundError
+    from whisper_cascade.ladders import builtin_ladders
+    from whisper_cascade.models import ModelSpec, bundled_models, resolve_model
 
-    models = [spec.to_dict() for spec in bundled_models().values()]
-    ladders = {name: list(members) for name, members in bundled_ladders().items()}
+    specs: dict[str, ModelSpec] = dict(bundled_models())
+    ladder_objs = builtin_ladders()
+    for ladder in ladder_objs.values():
+        for spec in ladder.models:
+            specs.setdefault(spec.name, spec)
+    models = []
+    for name, spec in specs.items():
+        try:
+            found = resolve_model(name, args.models_dir)
+            entry = {**spec.to_dict(), "path": str(found.path), "present": True}
+        except ModelNotFoundError:
+            entry = {**spec.to_dict(), "path": None, "present": False}
+        entry["size_bytes"] = Path(entry["path"]).stat().st_size if entry["present"] else None
+        models.append(entry)
+    ladders = {name: list(ladder.names) for name, ladder in ladder_objs.items()}
     if args.json:
         _print_json({"models": models, "ladders": ladders})
     else:
-        if not models:
-            print("no bundled models installed")
         for m in models:
             state = m["path"] if m["present"] else "not present"
             print(
@@ -80,30 +94,137 @@ def _cmd_models_list(args: argparse.Namespace) -> int:
 # --- transcription ------------------------------------------------------------------------
 
 
-def _cmd_transcribe(args: argparse.Namespace) -> int:
+def _context(args: argparse.Namespace) -> Any:
     from whisper_cascade.backend import ContextOptions
+
+    return ContextOptions(use_gpu=args.gpu, flash_attn=args.flash_attn, gpu_device=args.gpu_device)
+
+
+def _progress(items: list[str]) -> Iterable[str]:
+    """Wrap ``items`` in a tqdm bar on stderr when there are several and stderr is a TTY."""
+    if len(items) < 2 or not sys.stderr.isatty():
+        return items
+    from tqdm import tqdm  # type: ignore[import-untyped]
+
+    bar: Iterable[str] = tqdm(items, file=sys.stderr, unit="file")
+    return bar
+
+
+def _emit(args: argparse.Namespace, source: str, result: dict[str, Any], text: str) -> None:
+    if args.output_format:
+        from whisper_cascade.formats import write_outputs
+
+        write_outputs(result, source, args.output_format, args.output_dir or ".")
+    if args.json:
+        _print_json(result)
+    elif not args.output_format:
+        print(text)
+
+
+def _cmd_transcribe(args: argparse.Namespace) -> int:
+    if args.model:
+        return _transcribe_single(args)
+    from whisper_cascade.cascade import Cascade
+
+    failures = 0
+    with Cascade(
+        args.ladder,
+        args.preset,
+        models_dir=args.models_dir,
+        n_threads=args.threads,
+        context=_context(args),
+    ) as cascade:
+        for source in _progress(list(args.audio)):
+            try:
+                result = cascade.transcribe(source)
+                _emit(args, source, result.to_dict(), result.text)
+            except WhisperCascadeError as exc:
+                failures += 1
+                print(f"error: {source}: {exc}", file=sys.stderr)
+    return 1 if failures else 0
+
+
+def _transcribe_single(args: argparse.Namespace) -> int:
     from whisper_cascade.pipeline import transcribe_files
 
-    context = ContextOptions(
-        use_gpu=args.gpu, flash_attn=args.flash_attn, gpu_device=args.gpu_device
-    )
     failures = 0
     for result in transcribe_files(
-        args.audio,
+        _progress(list(args.audio)),
         model=args.model,
         models_dir=args.models_dir,
         n_threads=args.threads,
-        context=context,
+        context=_context(args),
     ):
         if isinstance(result, WhisperCascadeError):
             failures += 1
             print(f"error: {result}", file=sys.stderr)
             continue
-        if args.json:
-            _print_json(result.to_dict())
-        else:
-            print(result.text)
+        try:
+            _emit(args, result.audio, result.to_dict(), result.text)
+        except WhisperCascadeError as exc:
+            failures += 1
+            print(f"error: {result.audio}: {exc}", file=sys.stderr)
     return 1 if failures else 0
+
+
+def _cmd_eval(args: argparse.Namespace) -> int:
+    from whisper_cascade.evaluation import run_eval
+
+    if args.model:
+        from whisper_cascade.audio import load_audio
+        from whisper_cascade.models import resolve_model
+        from whisper_cascade.transcriber import Transcriber
+
+        spec = resolve_model(args.model, args.models_dir)
+        assert spec.path is not None
+        runner = Transcriber(context=_context(args))
+        path = spec.path
+
+        def one(source: Path) -> dict[str, Any]:
+            out = runner.transcribe(path, load_audio(source), name=spec.name, sha256=spec.sha256)
+            return out.to_dict()
+
+        report = run_eval(args.manifest, one, progress=not args.json and sys.stderr.isatty())
+    else:
+        from whisper_cascade.cascade import Cascade
+
+        with Cascade(
+            args.ladder, args.preset, models_dir=args.models_dir, context=_context(args)
+        ) as cascade:
+            report = run_eval(
+                args.manifest,
+                lambda source: cascade.transcribe(source).to_dict(),
+                progress=not args.json and sys.stderr.isatty(),
+            )
+    if args.json:
+        _print_json(report.to_dict())
+    else:
+        print(report.summary_text())
+    return 0
+
+
+def _cmd_analyze(args: argparse.Namespace) -> int:
+    from whisper_cascade.cascade import Cascade
+
+    cascade = Cascade(args.ladder, args.preset, models_dir=args.models_dir)
+    report = cascade.recommend(args.audio)
+    if args.json:
+        _print_json(report)
+        return 0
+    feats = report["features"]
+    if feats is None:
+        print(f"analysis failed: {report['analysis_error']}")
+    else:
+        print(
+            f"{report['audio']}: {feats['duration_s']:.2f} s, SNR {feats['snr_db']:.1f} dB, "
+            f"speech {feats['speech_ratio']:.0%}, rate {feats['speech_rate']:.1f}/s, "
+            f"complexity {feats['complexity']:.2f}"
+        )
+    print(
+        f"start with {report['start_model']} ({report['reason']}; ladder {report['ladder']}: "
+        f"{' → '.join(report['ladder_models'])}, preset {report['preset']})"
+    )
+    return 0
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
@@ -171,12 +292,41 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("transcribe", help="transcribe audio files")
     p.add_argument("audio", nargs="+", help="audio files (wav, flac, ogg, mp3, ...)")
-    p.add_argument("--model", required=True, help="a model name or a ggml file path")
+    p.add_argument(
+        "--model", help="one model (a name or a ggml file path): no cascade, no escalation"
+    )
+    p.add_argument("--preset", default="balanced", help="fast, balanced (default) or accurate")
+    p.add_argument("--ladder", default=None, help="micro (default), openai, openai.en or a list")
     p.add_argument("--models-dir", help="folder holding ggml-NAME.bin files")
     p.add_argument("--threads", type=int, default=None, help="CPU threads for whisper.cpp")
     p.add_argument("--json", action="store_true", help="one JSON object per file (JSON Lines)")
+    p.add_argument(
+        "--output-format",
+        choices=["txt", "vtt", "srt", "tsv", "json", "all"],
+        help="write AUDIO_STEM.<format> files (all: every format)",
+    )
+    p.add_argument("--output-dir", help="folder for --output-format files (default: .)")
     _add_context_flags(p)
     p.set_defaults(handler=_cmd_transcribe)
+
+    p = sub.add_parser("eval", help="WER, time and escalation statistics over a manifest")
+    p.add_argument("manifest")
+    group = p.add_mutually_exclusive_group()
+    group.add_argument("--preset", default="balanced")
+    group.add_argument("--model", help="one model, no cascade")
+    p.add_argument("--ladder", default=None)
+    p.add_argument("--models-dir", help="folder holding ggml-NAME.bin files")
+    p.add_argument("--json", action="store_true")
+    _add_context_flags(p)
+    p.set_defaults(handler=_cmd_eval)
+
+    p = sub.add_parser("analyze", help="audio features and the recommended starting model")
+    p.add_argument("audio")
+    p.add_argument("--preset", default="balanced")
+    p.add_argument("--ladder", default=None)
+    p.add_argument("--models-dir", help="folder holding ggml-NAME.bin files")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(handler=_cmd_analyze)
 
     p = sub.add_parser("demo", help="transcribe the bundled sample with the default models")
     p.add_argument("--models-dir", help="folder holding ggml-NAME.bin files")
@@ -195,7 +345,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--type", required=True, choices=["q8_0", "q5_0", "q5_1", "q4_0", "q4_1"])
     p.add_argument("--json", action="store_true")
     p.set_defaults(handler=_cmd_models_quantize)
-    p = msub.add_parser("list", help="list bundled models and ladders")
+    p = msub.add_parser("list", help="list models and ladders (cheapest first)")
+    p.add_argument("--models-dir", help="folder holding ggml-NAME.bin files")
     p.add_argument("--json", action="store_true")
     p.set_defaults(handler=_cmd_models_list)
     _add_zoo_commands(sub)

@@ -34,6 +34,7 @@ __all__ = [
     "Transcriber",
     "Transcription",
     "Word",
+    "build_segments",
     "plan_chunks",
     "transcribe_with_model",
 ]
@@ -81,6 +82,8 @@ class Transcription:
     time_s: float
     chunks: tuple[tuple[float, float], ...] = ()
     report: ConfidenceReport | None = field(default=None, repr=False, compare=False)
+    tokens: TokenArrays | None = field(default=None, repr=False, compare=False)
+    """The token data the report was aggregated from (for re-aggregation after stitching)."""
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict: audio, text, segments (with words), confidence, model, time_s."""
@@ -203,6 +206,7 @@ def transcribe_with_model(
             time_s=time.perf_counter() - started,
             chunks=(),
             report=report,
+            tokens=TokenArrays.builder().build(),
         )
     feats = analyze(samples, SAMPLE_RATE)
     speech = [(float(a), float(b)) for a, b in feats.speech_segments]
@@ -216,7 +220,7 @@ def transcribe_with_model(
         parts.append(raw.tokens)
     tokens = _concat_tokens(parts)
     report = aggregate(tokens, speech_segments=speech)
-    segments = _build_segments(tokens, report)
+    segments = build_segments(tokens, report)
     text = " ".join(s.text for s in segments if s.text)
     return Transcription(
         audio=audio.source,
@@ -229,10 +233,12 @@ def transcribe_with_model(
         time_s=time.perf_counter() - started,
         chunks=tuple((lo / SAMPLE_RATE, hi / SAMPLE_RATE) for lo, hi in chunks),
         report=report,
+        tokens=tokens,
     )
 
 
-def _build_segments(tokens: TokenArrays, report: ConfidenceReport) -> tuple[Segment, ...]:
+def build_segments(tokens: TokenArrays, report: ConfidenceReport) -> tuple[Segment, ...]:
+    """Segments with their words from token data and its aggregated report."""
     words_by_segment: dict[int, list[Word]] = {}
     out = []
     starts = [t / 100.0 for t in tokens.segment_t0.tolist()]

@@ -1,0 +1,216 @@
+"""Presets: named weights and escalation thresholds per model, built in or from a config.
+
+Built in: ``fast``, ``balanced`` (the default) and ``accurate``.
+
+* Thresholds for the micro zoo (``micro-s``, ``micro-m``, ``micro-l``) are placeholders, to be
+  calibrated on the micro zoo once it is trained (``calibrated`` is False until then).
+* Thresholds for OpenAI's models derive from openai-whisper's published fallback criteria
+  (average log-probability < −1.0, compression ratio > 2.4, no-speech probability > 0.6):
+  ``balanced`` uses the score of a transcript sitting exactly on those limits
+  (:data:`OPENAI_LIMIT_METRICS`: mean token probability e^−1, log-probability −1.0, compression
+  2.4, and 40 % of its time over detected speech, i.e. a no-speech share of 0.6); ``fast``
+  accepts 15 % below it and ``accurate`` asks 15 % above it. Uncalibrated here.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from types import MappingProxyType
+from typing import Protocol
+
+from whisper_cascade.errors import InvalidArgumentError
+from whisper_cascade.policy import Weights, score
+
+__all__ = [
+    "DEFAULT_PRESET",
+    "OPENAI_LIMIT_METRICS",
+    "Preset",
+    "PresetDefLike",
+    "builtin_presets",
+    "get_preset",
+]
+
+DEFAULT_PRESET = "balanced"
+MICRO_MODELS = ("micro-s", "micro-m", "micro-l")
+OPENAI_MODELS = (
+    "tiny",
+    "base",
+    "small",
+    "medium",
+    "large-v1",
+    "large-v2",
+    "large-v3",
+    "large-v3-turbo",
+)
+
+OPENAI_LIMIT_METRICS: Mapping[str, float] = MappingProxyType(
+    {
+        "n_tokens": 20.0,
+        "mean": math.exp(-1.0),
+        "consistency": 0.5,
+        "speech_coverage": 0.9,
+        "low_confidence_ratio": 0.5,
+        "avg_logprob": -1.0,
+        "compression_ratio": 2.4,
+        "repetition_score": 0.0,
+        "speech_in_segments": 0.4,
+    }
+)
+"""A transcript on openai-whisper's fallback limits (the other metrics at typical values)."""
+
+
+class PresetDefLike(Protocol):
+    """What :meth:`Preset.from_def` reads (the config module's ``PresetDef``)."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def base(self) -> str | None: ...
+    @property
+    def ladder(self) -> str | None: ...
+    @property
+    def weights(self) -> Mapping[str, float]: ...
+    @property
+    def thresholds(self) -> Mapping[str, float]: ...
+    @property
+    def default_threshold(self) -> float | None: ...
+
+
+def _check_threshold(name: str, value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise InvalidArgumentError(f"threshold {name} must be a finite number, got {value!r}")
+    return float(value)
+
+
+@dataclass(frozen=True)
+class Preset:
+    """Weights and escalation thresholds (by model name) of one way of running the cascade.
+
+    A threshold above 1 always escalates; 0 accepts every score (hallucination checks aside).
+    ``default_model`` is where the cascade starts without analysis (None: the cheapest rung).
+    """
+
+    name: str
+    weights: Weights = field(default_factory=Weights)
+    thresholds: Mapping[str, float] = field(default_factory=dict)
+    default_threshold: float = 0.6
+    ladder: str | None = None
+    preselect: bool = True
+    hallucination_check: bool = True
+    default_model: str | None = None
+    calibrated: bool = False
+    note: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.name:
+            raise InvalidArgumentError("a preset needs a name")
+        _check_threshold("default_threshold", self.default_threshold)
+        checked = {str(k): _check_threshold(str(k), v) for k, v in self.thresholds.items()}
+        object.__setattr__(self, "thresholds", MappingProxyType(checked))
+
+    def threshold_for(self, model: str) -> float:
+        """The score a transcript by ``model`` needs to be accepted.
+
+        Quantized names (``small-q8_0``) and English-only names (``base.en``) fall back to
+        their base model's threshold.
+        """
+        for candidate in _name_variants(model):
+            if candidate in self.thresholds:
+                return self.thresholds[candidate]
+        return self.default_threshold
+
+    def default_index(self, ladder: Sequence[object]) -> int:
+        """Index of ``default_model`` in ``ladder`` (models or names), else 0."""
+        if self.default_model is None:
+            return 0
+        for i, rung in enumerate(ladder):
+            if getattr(rung, "name", rung) == self.default_model:
+                return i
+        return 0
+
+    def with_overrides(self, **changes: object) -> Preset:
+        """A copy with some fields replaced."""
+        return replace(self, **changes)  # type: ignore[arg-type]
+
+    @classmethod
+    def from_def(cls, raw: PresetDefLike, presets: Mapping[str, Preset] | None = None) -> Preset:
+        """Build a preset from a config definition, on top of its ``base`` (default: balanced).
+
+        ``presets`` are the presets a base may name (default: the built-in ones).
+        """
+        known = builtin_presets() if presets is None else presets
+        base_name = raw.base or DEFAULT_PRESET
+        if base_name not in known:
+            raise InvalidArgumentError(
+                f"preset {raw.name!r}: unknown base preset {base_name!r} "
+                f"(known: {', '.join(sorted(known))})"
+            )
+        base = known[base_name]
+        thresholds = {**base.thresholds, **dict(raw.thresholds)}
+        default = base.default_threshold
+        if raw.default_threshold is not None:
+            default = _check_threshold("default_threshold", raw.default_threshold)
+        return replace(
+            base,
+            name=raw.name,
+            weights=base.weights.updated(raw.weights),
+            thresholds=thresholds,
+            default_threshold=default,
+            ladder=raw.ladder if raw.ladder is not None else base.ladder,
+            calibrated=False,
+            note=f"user preset on {base_name}",
+        )
+
+
+def _name_variants(model: str) -> list[str]:
+    out = [model]
+    for suffix in ("-q4_0", "-q4_1", "-q5_0", "-q5_1", "-q8_0"):
+        if model.endswith(suffix):
+            out.append(model.removesuffix(suffix))
+    out += [m.removesuffix(".en") for m in list(out) if m.endswith(".en")]
+    return out
+
+
+def _builtin(name: str, micro: Sequence[float], factor: float, default: float) -> Preset:
+    weights = Weights()
+    openai_limit = round(score(OPENAI_LIMIT_METRICS, None, weights).value * factor, 3)
+    thresholds = dict(zip(MICRO_MODELS, micro, strict=True))
+    thresholds.update(dict.fromkeys(OPENAI_MODELS, openai_limit))
+    return Preset(
+        name=name,
+        weights=weights,
+        thresholds=thresholds,
+        default_threshold=default,
+        calibrated=False,
+        note=(
+            "micro thresholds: to be calibrated on the micro zoo; OpenAI thresholds: derived "
+            "from openai-whisper's fallback criteria, uncalibrated here"
+        ),
+    )
+
+
+_BUILTIN: dict[str, Preset] = {
+    "fast": _builtin("fast", (0.45, 0.4, 0.35), 0.85, 0.45),
+    "balanced": _builtin("balanced", (0.6, 0.55, 0.5), 1.0, 0.6),
+    "accurate": _builtin("accurate", (0.75, 0.7, 0.65), 1.15, 0.75),
+}
+
+
+def builtin_presets() -> dict[str, Preset]:
+    """The built-in presets by name."""
+    return dict(_BUILTIN)
+
+
+def get_preset(preset: str | Preset | None, extra: Mapping[str, Preset] | None = None) -> Preset:
+    """A preset by name (user presets in ``extra`` first, then built-ins), or as given."""
+    if isinstance(preset, Preset):
+        return preset
+    name = preset or DEFAULT_PRESET
+    if extra and name in extra:
+        return extra[name]
+    if name in _BUILTIN:
+        return _BUILTIN[name]
+    known = sorted({*_BUILTIN, *(extra or {})})
+    raise InvalidArgumentError(f"unknown preset {name!r} (known: {', '.join(known)})")
