@@ -121,6 +121,14 @@ def _emit(args: argparse.Namespace, source: str, result: dict[str, Any], text: s
         print(text)
 
 
+def _user_settings(args: argparse.Namespace) -> dict[str, Any]:
+    """Presets and ladders of the user's TOML config, as Cascade keyword arguments."""
+    from whisper_cascade.settings import load_settings
+
+    settings = load_settings(args.config)
+    return {"presets": settings.presets, "ladders": settings.ladders}
+
+
 def _cmd_transcribe(args: argparse.Namespace) -> int:
     if args.model:
         return _transcribe_single(args)
@@ -133,6 +141,7 @@ def _cmd_transcribe(args: argparse.Namespace) -> int:
         models_dir=args.models_dir,
         n_threads=args.threads,
         context=_context(args),
+        **_user_settings(args),
     ) as cascade:
         for source in _progress(list(args.audio)):
             try:
@@ -189,7 +198,11 @@ def _cmd_eval(args: argparse.Namespace) -> int:
         from whisper_cascade.cascade import Cascade
 
         with Cascade(
-            args.ladder, args.preset, models_dir=args.models_dir, context=_context(args)
+            args.ladder,
+            args.preset,
+            models_dir=args.models_dir,
+            context=_context(args),
+            **_user_settings(args),
         ) as cascade:
             report = run_eval(
                 args.manifest,
@@ -206,7 +219,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
 def _cmd_analyze(args: argparse.Namespace) -> int:
     from whisper_cascade.cascade import Cascade
 
-    cascade = Cascade(args.ladder, args.preset, models_dir=args.models_dir)
+    cascade = Cascade(args.ladder, args.preset, models_dir=args.models_dir, **_user_settings(args))
     report = cascade.recommend(args.audio)
     if args.json:
         _print_json(report)
@@ -298,6 +311,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--preset", default="balanced", help="fast, balanced (default) or accurate")
     p.add_argument("--ladder", default=None, help="micro (default), openai, openai.en or a list")
     p.add_argument("--models-dir", help="folder holding ggml-NAME.bin files")
+    p.add_argument(
+        "--config",
+        help="TOML config (default: $WHISPER_CASCADE_CONFIG, then the user config)",
+    )
     p.add_argument("--threads", type=int, default=None, help="CPU threads for whisper.cpp")
     p.add_argument("--json", action="store_true", help="one JSON object per file (JSON Lines)")
     p.add_argument(
@@ -316,6 +333,10 @@ def build_parser() -> argparse.ArgumentParser:
     group.add_argument("--model", help="one model, no cascade")
     p.add_argument("--ladder", default=None)
     p.add_argument("--models-dir", help="folder holding ggml-NAME.bin files")
+    p.add_argument(
+        "--config",
+        help="TOML config (default: $WHISPER_CASCADE_CONFIG, then the user config)",
+    )
     p.add_argument("--json", action="store_true")
     _add_context_flags(p)
     p.set_defaults(handler=_cmd_eval)
@@ -325,6 +346,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--preset", default="balanced")
     p.add_argument("--ladder", default=None)
     p.add_argument("--models-dir", help="folder holding ggml-NAME.bin files")
+    p.add_argument(
+        "--config",
+        help="TOML config (default: $WHISPER_CASCADE_CONFIG, then the user config)",
+    )
     p.add_argument("--json", action="store_true")
     p.set_defaults(handler=_cmd_analyze)
 
