@@ -15,6 +15,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from functools import lru_cache
 from importlib import resources
+from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Any
 
@@ -87,16 +88,18 @@ def openai_spec(name: str) -> ModelSpec | None:
     )
 
 
-@lru_cache(maxsize=1)
-def _bundled_registry() -> tuple[dict[str, ModelSpec], dict[str, tuple[str, ...]]]:
-    root = resources.files(BUNDLED_MODELS_PACKAGE)
-    registry_file = root / "registry.json"
+def read_registry(
+    folder: Path | Traversable,
+) -> tuple[dict[str, ModelSpec], dict[str, tuple[str, ...]]]:
+    """The models and ladders of ``folder/registry.json`` (empty when there is none); a
+    model's ``path`` is set when its file is present in ``folder``."""
+    registry_file = folder / "registry.json"
     if not registry_file.is_file():
         return {}, {}
     data = json.loads(registry_file.read_text(encoding="utf-8"))
     specs: dict[str, ModelSpec] = {}
     for entry in data.get("models", []):
-        file_path = Path(str(root / entry["file"]))
+        file_path = Path(str(folder / entry["file"]))
         specs[entry["name"]] = ModelSpec(
             name=entry["name"],
             file_name=entry["file"],
@@ -110,6 +113,11 @@ def _bundled_registry() -> tuple[dict[str, ModelSpec], dict[str, tuple[str, ...]
         )
     ladders = {name: tuple(models) for name, models in data.get("ladders", {}).items()}
     return specs, ladders
+
+
+@lru_cache(maxsize=1)
+def _bundled_registry() -> tuple[dict[str, ModelSpec], dict[str, tuple[str, ...]]]:
+    return read_registry(resources.files(BUNDLED_MODELS_PACKAGE))
 
 
 def bundled_models() -> dict[str, ModelSpec]:

@@ -1,0 +1,168 @@
+"""WER per condition and real-time factor of the micro zoo in whisper.cpp, plus the issue's
+ladder checks and the confidence AUC of the smallest model.
+
+    .venv/bin/python bench/bench_zoo.py --models-dir python/whisper_cascade/data/models \
+        --manifest /work/zoo-work/corpus/heldout/manifest.jsonl \
+        --unseen /work/zoo-work/corpus/heldout-unseen/manifest.jsonl [--n 100] [--update-readme]
+
+Models: every entry of ``MODELS_DIR/registry.json`` (ladder ``micro`` first, cheapest first),
+or the ``ggml-*.bin`` files given with ``--models``. Decoding: greedy, no timestamps, 1 thread,
+each model's own ``audio_ctx``. Do not trust the time columns while training runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from pathlib import Path
+from typing import Any
+
+from whisper_cascade.errors import InvalidArgumentError
+from whisper_cascade.evaluation import EvalReport
+from whisper_cascade.manifest import ManifestItem, read_manifest
+from whisper_cascade.modelfile import validate_model
+from whisper_cascade.zoo.metrics import condition_bucket, ladder_violations, rank_auc
+from whisper_cascade.zoo.ship import evaluate_model
+
+README = Path(__file__).with_name("README.md")
+SECTION = "## Micro zoo"
+UNSEEN = "unseen voices"
+CONFIDENCE_KEYS = ("mean", "geometric_mean", "min", "avg_logprob")
+
+
+def wer_by_bucket(report: EvalReport) -> dict[str, float]:
+    groups: dict[str, list[tuple[int, int]]] = {}
+    for item in report.items:
+        groups.setdefault(condition_bucket(item.condition), []).append((item.edits, item.ref_words))
+    return {k: sum(e for e, _ in v) / max(1, sum(w for _, w in v)) for k, v in groups.items()}
+
+
+def _models(args: argparse.Namespace) -> tuple[list[Path], list[str]]:
+    if args.models:
+        paths = [Path(p) for p in args.models]
+        return paths, [p.stem.removeprefix("ggml-") for p in paths]
+    registry = json.loads((args.models_dir / "registry.json").read_text(encoding="utf-8"))
+    ladder = list(registry.get("ladders", {}).get("micro", []))
+    names = ladder + [m["name"] for m in registry["models"] if m["name"] not in ladder]
+    files = {m["name"]: m["file"] for m in registry["models"]}
+    return [args.models_dir / files[n] for n in names], ladder
+
+
+def _take(manifest: Path, n: int | None) -> list[ManifestItem]:
+    items = read_manifest(manifest)
+    return items[:n] if n else items
+
+
+def bench(args: argparse.Namespace) -> str:
+    paths, ladder = _models(args)
+    held = _take(args.manifest, args.n)
+    unseen = _take(args.unseen, args.n) if args.unseen else []
+    rows: dict[str, dict[str, float]] = {}
+    rtf: dict[str, float] = {}
+    per_file: dict[str, float] = {}
+    outcomes_by_model: dict[str, tuple[EvalReport, list[dict[str, Any]]]] = {}
+    for path in paths:
+        name = path.stem.removeprefix("ggml-")
+        info = validate_model(path)
+        report, outcomes = evaluate_model(path, info, held)
+        by = wer_by_bucket(report)
+        by["all (held-out)"] = report.wer
+        times = [i.time_s for i in report.items]
+        audio_s = sum(float(o["duration_s"]) for o in outcomes)
+        if unseen:
+            rep_u, out_u = evaluate_model(path, info, unseen)
+            by[UNSEEN] = rep_u.wer
+            times += [i.time_s for i in rep_u.items]
+            audio_s += sum(float(o["duration_s"]) for o in out_u)
+        rows[name] = by
+        rtf[name] = sum(times) / audio_s
+        per_file[name] = sum(times) / len(times)
+        outcomes_by_model[name] = (report, outcomes)
+        print(f"{name}: WER {100 * report.wer:.1f}%, RTF {rtf[name]:.4f}", file=sys.stderr)
+    names = [p.stem.removeprefix("ggml-") for p in paths]
+    buckets = sorted({b for r in rows.values() for b in r}, key=_bucket_order)
+    out = [
+        f"Held-out: {len(held)} utterances of new sentences"
+        + (f"; unseen voices: {len(unseen)} utterances" if unseen else "")
+        + ". WER in %, greedy, no timestamps, 1 thread.",
+        "",
+        "| condition | " + " | ".join(names) + " |",
+        "|---|" + "---:|" * len(names),
+    ]
+    for b in buckets:
+        cells = [f"{100 * rows[n][b]:.1f}" if b in rows[n] else "–" for n in names]
+        out.append(f"| {b} | " + " | ".join(cells) + " |")
+    out.append("| time per file (ms) | " + " | ".join(f"{1000 * per_file[n]:.0f}" for n in names))
+    out[-1] += " |"
+    out.append("| real-time factor | " + " | ".join(f"{rtf[n]:.4f}" for n in names) + " |")
+    smallest = ladder[0] if ladder else names[0]
+    out += ["", f'Confidence of {smallest} for "transcript has an error" (AUC of −score):', ""]
+    out += _auc_lines(*outcomes_by_model[smallest])
+    if len(ladder) > 1:
+        problems = ladder_violations(ladder, rows, per_file)
+        out += ["", f"Ladder {' < '.join(ladder)}: " + ("monotone" if not problems else "")]
+        out += [f"- {p}" for p in problems]
+    return "\n".join(out) + "\n"
+
+
+def _bucket_order(bucket: str) -> tuple[int, str]:
+    if bucket.startswith("all"):
+        return (0, bucket)
+    if bucket == "clean":
+        return (1, bucket)
+    if bucket == UNSEEN:
+        return (4, bucket)
+    m = re.match(r"(\w+) (\d+)-", bucket)
+    return (2, f"{m.group(1)} {int(m.group(2)):02d}") if m else (3, bucket)
+
+
+def _auc_lines(report: EvalReport, outcomes: list[dict[str, Any]]) -> list[str]:
+    errors = [item.edits > 0 for item in report.items]
+    bad = [item.wer > 0.5 for item in report.items]
+    lines = [f"{sum(errors)} of {len(errors)} transcripts have an error, {sum(bad)} a WER > 50%."]
+    lines += ["", "| score | AUC (any error) | AUC (WER > 50%) |", "|---|---:|---:|"]
+    for key in CONFIDENCE_KEYS:
+        scores = [-float(o["confidence"][key]) for o in outcomes]
+        lines.append(f"| {key} | {_auc(scores, errors)} | {_auc(scores, bad)} |")
+    return lines
+
+
+def _auc(scores: list[float], labels: list[bool]) -> str:
+    try:
+        return f"{rank_auc(scores, labels):.3f}"
+    except InvalidArgumentError:
+        return "n/a (one class only)"
+
+
+def update_readme(table: str, command: str) -> None:
+    text = README.read_text(encoding="utf-8")
+    body = f"{SECTION}\n\n```sh\n{command}\n```\n\n{table}"
+    start = text.find(SECTION)
+    if start < 0:
+        text = text.rstrip("\n") + "\n\n" + body
+    else:
+        nxt = text.find("\n## ", start + len(SECTION))
+        text = text[:start] + body + ("" if nxt < 0 else text[nxt:])
+    README.write_text(text, encoding="utf-8")
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__)
+    p.add_argument("--models-dir", type=Path, default=Path("python/whisper_cascade/data/models"))
+    p.add_argument("--models", nargs="+", help="ggml files instead of a registry")
+    p.add_argument("--manifest", type=Path, required=True)
+    p.add_argument("--unseen", type=Path, default=None)
+    p.add_argument("--n", type=int, default=None, help="first N utterances of each manifest")
+    p.add_argument("--update-readme", action="store_true")
+    args = p.parse_args()
+    table = bench(args)
+    print(table)
+    if args.update_readme:
+        update_readme(table, "python bench/bench_zoo.py " + " ".join(sys.argv[1:]))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
