@@ -84,7 +84,7 @@ fn peak_or_non_finite(signal: &[f32]) -> Result<f32, usize> {
                 for l in 0..8 {
                     let a = c[l].abs();
                     // NaN compares false everywhere: `bad` catches it and infinities.
-                    bad[l] |= !(a <= f32::MAX);
+                    bad[l] |= !a.is_finite();
                     lanes[l] = if a > lanes[l] { a } else { lanes[l] };
                 }
             }
