@@ -8,6 +8,7 @@
 
 mod activity;
 mod mel;
+mod spectrum;
 mod stft;
 
 use rayon::prelude::*;
