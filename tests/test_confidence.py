@@ -299,3 +299,33 @@ def test_wrapper_accepts_speech_as_any_pairs_and_default_threshold() -> None:
     assert tokens.n_tokens == 2
     assert _native.CONFIDENCE_FLAG_SPECIAL == FLAG_SPECIAL
     assert _native.CONFIDENCE_FLAG_TIMESTAMP == FLAG_TIMESTAMP
+
+
+def test_lazy_report_equals_one_built_from_objects() -> None:
+    tokens, speech = random_result(random.Random(11))
+    lazy = aggregate(tokens, speech)
+    native = _call(tokens, speech_segments=speech)
+    assert lazy.to_dict() == native  # columns give the dicts of the native result exactly
+    built = ConfidenceReport(lazy.overall, list(lazy.segments), list(lazy.words))
+    fresh = aggregate(tokens, speech)
+    assert built == fresh and hash(built) == hash(fresh)
+    assert built.to_dict() == native
+    assert "ConfidenceReport(overall=" in repr(fresh)
+    assert fresh != "report"
+    with pytest.raises(AttributeError):
+        fresh.overall = lazy.overall  # type: ignore[misc]
+
+
+def test_columns_hold_words_joined_with_code_point_offsets() -> None:
+    b = TokenArrays.builder()
+    b.add_segment(0, 100, " naïve café")
+    b.add_token(1, " naïve".encode(), 0.5, -0.7, 0, 50)
+    b.add_token(2, " café".encode(), 0.25, -1.4)
+    cols = _native.aggregate_confidence_columns(
+        *(getattr(b.build(), k) for k in TokenArrays.__dataclass_fields__)
+    )
+    assert cols["word_text"] == "naïvecafé"
+    assert cols["word_offsets"].tolist() == [0, 5, 9]
+    assert np.isnan(cols["word_start"][1]) and cols["segments"].shape == (1, 12)
+    words = aggregate(b.build()).words
+    assert [(w.word, w.start, w.end) for w in words] == [("naïve", 0.0, 0.5), ("café", None, None)]

@@ -56,6 +56,29 @@ def aggregate_confidence(
     must be 1-D C-contiguous arrays of exactly the annotated dtypes (read without copying).
     """
 
+def aggregate_confidence_columns(
+    token_ids: npt.NDArray[np.int32],
+    probs: npt.NDArray[np.float32],
+    logprobs: npt.NDArray[np.float32],
+    t0: npt.NDArray[np.int64],
+    t1: npt.NDArray[np.int64],
+    segment_index: npt.NDArray[np.int32],
+    flags: npt.NDArray[np.uint8],
+    token_bytes: list[bytes],
+    segment_t0: npt.NDArray[np.int64],
+    segment_t1: npt.NDArray[np.int64],
+    segment_texts: list[str],
+    speech_segments: list[tuple[float, float]] | None = None,
+    low_threshold: float = 0.7,
+) -> dict[str, Any]:
+    """:func:`aggregate_confidence` as columns, without one object per word.
+
+    Keys: ``metric_names`` (12 names), ``overall`` (float64 ``(12,)``), ``segments``
+    (float64 ``(n_segments, 12)``), ``word_text`` (all words joined), ``word_offsets``
+    (int64 code-point offsets, n_words + 1), ``word_start``/``word_end`` (float64 seconds,
+    NaN when unknown), ``word_probability`` (float64), ``word_segment`` (int64).
+    """
+
 # --- bandit (rust/py/bandit.rs) ---
 
 @final

@@ -10,7 +10,7 @@ ratio, a back-to-back word repetition score in [0, 1], and overlap with detected
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 import numpy as np
@@ -165,21 +165,140 @@ class WordInfo:
     segment: int
 
 
-@dataclass(frozen=True)
-class ConfidenceReport:
-    """Result of :func:`aggregate`."""
+_METRIC_NAMES = tuple(f.name for f in fields(ConfidenceMetrics))
 
-    overall: ConfidenceMetrics
-    segments: tuple[ConfidenceMetrics, ...]
-    words: tuple[WordInfo, ...]
+
+class ConfidenceReport:
+    """Result of :func:`aggregate`: ``overall``, ``segments`` and ``words``.
+
+    Built from the native core's columns; the dataclass objects are made on first access
+    (a transcript can have thousands of words), and :meth:`to_dict` reads the columns
+    directly. Immutable, compares and hashes by value.
+    """
+
+    __slots__ = ("_columns", "_overall", "_segments", "_words")
+
+    def __init__(
+        self,
+        overall: ConfidenceMetrics,
+        segments: Sequence[ConfidenceMetrics],
+        words: Sequence[WordInfo],
+    ) -> None:
+        self._columns: dict[str, Any] | None
+        self._overall: ConfidenceMetrics | None
+        self._segments: tuple[ConfidenceMetrics, ...] | None
+        self._words: tuple[WordInfo, ...] | None
+        _set = object.__setattr__
+        _set(self, "_columns", None)
+        _set(self, "_overall", overall)
+        _set(self, "_segments", tuple(segments))
+        _set(self, "_words", tuple(words))
+
+    @classmethod
+    def _from_columns(cls, columns: dict[str, Any]) -> ConfidenceReport:
+        if tuple(columns["metric_names"]) != _METRIC_NAMES:
+            raise InvalidArgumentError(f"unexpected metric columns {columns['metric_names']}")
+        report = cls.__new__(cls)
+        for name in cls.__slots__:
+            object.__setattr__(report, name, None)
+        object.__setattr__(report, "_columns", columns)
+        return report
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError(f"ConfidenceReport is immutable (cannot set {name!r})")
+
+    @property
+    def overall(self) -> ConfidenceMetrics:
+        """Metrics over the whole result."""
+        if self._overall is None:
+            object.__setattr__(self, "_overall", _metrics(self._cols["overall"].tolist()))
+        assert self._overall is not None
+        return self._overall
+
+    @property
+    def segments(self) -> tuple[ConfidenceMetrics, ...]:
+        """Metrics of each segment, in order."""
+        if self._segments is None:
+            rows = self._cols["segments"].tolist()
+            object.__setattr__(self, "_segments", tuple(_metrics(row) for row in rows))
+        assert self._segments is not None
+        return self._segments
+
+    @property
+    def words(self) -> tuple[WordInfo, ...]:
+        """The tokens merged into words, in order."""
+        if self._words is None:
+            object.__setattr__(self, "_words", tuple(WordInfo(**w) for w in self._word_dicts()))
+        assert self._words is not None
+        return self._words
+
+    @property
+    def _cols(self) -> dict[str, Any]:
+        assert self._columns is not None  # only unset fields are read from columns
+        return self._columns
+
+    def _word_dicts(self) -> list[dict[str, Any]]:
+        if self._columns is None:
+            return [asdict(w) for w in self.words]
+        c = self._columns
+        text: str = c["word_text"]
+        offsets = c["word_offsets"].tolist()
+        starts = [None if v != v else v for v in c["word_start"].tolist()]  # NaN: unknown
+        ends = [None if v != v else v for v in c["word_end"].tolist()]
+        return [
+            {"word": text[a:b], "start": s, "end": e, "probability": p, "segment": g}
+            for a, b, s, e, p, g in zip(
+                offsets[:-1],
+                offsets[1:],
+                starts,
+                ends,
+                c["word_probability"].tolist(),
+                c["word_segment"].tolist(),
+                strict=True,
+            )
+        ]
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-serialisable dict (same shape as the native result)."""
+        if self._columns is None:
+            return {
+                "overall": asdict(self.overall),
+                "segments": [asdict(m) for m in self.segments],
+                "words": [asdict(w) for w in self.words],
+            }
+        c = self._columns
         return {
-            "overall": asdict(self.overall),
-            "segments": [asdict(m) for m in self.segments],
-            "words": [asdict(w) for w in self.words],
+            "overall": _metrics_dict(c["overall"].tolist()),
+            "segments": [_metrics_dict(row) for row in c["segments"].tolist()],
+            "words": self._word_dicts(),
         }
+
+    def _key(self) -> tuple[object, ...]:
+        return (self.overall, self.segments, self.words)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, ConfidenceReport):
+            return NotImplemented
+        return self._key() == other._key()
+
+    def __hash__(self) -> int:
+        return hash(self._key())
+
+    def __repr__(self) -> str:
+        return (
+            f"ConfidenceReport(overall={self.overall!r}, segments={self.segments!r}, "
+            f"words={self.words!r})"
+        )
+
+
+def _metrics_dict(row: list[float]) -> dict[str, Any]:
+    out = dict(zip(_METRIC_NAMES, row, strict=True))
+    out["n_tokens"] = int(row[0])
+    return out
+
+
+def _metrics(row: list[float]) -> ConfidenceMetrics:
+    return ConfidenceMetrics(**_metrics_dict(row))
 
 
 def aggregate(
@@ -195,7 +314,7 @@ def aggregate(
     inconsistent or non-finite input or arrays of the wrong dtype.
     """
     speech = None if speech_segments is None else [(float(a), float(b)) for a, b in speech_segments]
-    raw: dict[str, Any] = _native.aggregate_confidence(
+    columns: dict[str, Any] = _native.aggregate_confidence_columns(
         tokens.token_ids,
         tokens.probs,
         tokens.logprobs,
@@ -210,11 +329,7 @@ def aggregate(
         speech,
         float(low_threshold),
     )
-    return ConfidenceReport(
-        overall=ConfidenceMetrics(**raw["overall"]),
-        segments=tuple(ConfidenceMetrics(**m) for m in raw["segments"]),
-        words=tuple(WordInfo(**w) for w in raw["words"]),
-    )
+    return ConfidenceReport._from_columns(columns)
 
 
 __all__ = [

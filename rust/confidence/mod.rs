@@ -41,6 +41,8 @@ pub mod speech;
 pub mod text;
 mod words;
 
+use rayon::prelude::*;
+
 use crate::error::{CoreError, CoreResult};
 
 /// Flag bit of special tokens (sot, eot, no_timestamps, language, task...).
@@ -299,33 +301,58 @@ pub fn aggregate(
     }
     let words = words.finish();
 
-    // Text metrics: per segment, then over all segments' words/text.
-    let lowered: Vec<String> = data
-        .segment_texts
-        .iter()
-        .map(|t| t.to_lowercase())
-        .collect();
-    let mut all_words: Vec<&str> = Vec::new();
-    let mut segments: Vec<Metrics> = Vec::with_capacity(n_seg);
+    // Text metrics: per segment, then over all segments' words/text. The zlib sizes (most
+    // of the work) run in parallel with the word-repetition scores.
     let mut full_text = String::with_capacity(data.segment_texts.iter().map(|t| t.len()).sum());
+    for t in data.segment_texts {
+        full_text.push_str(t);
+    }
+    let mut texts: Vec<&str> = Vec::with_capacity(n_seg + 1);
+    texts.push(text::py_strip(&full_text));
+    texts.extend(data.segment_texts.iter().map(|t| text::py_strip(t)));
+    let (ratios, (seg_repetition, all_repetition)) = rayon::join(
+        || {
+            texts
+                .par_iter()
+                .map(|t| text::with_zlib_sizer(|z| z.compression_ratio(t)))
+                .collect::<Vec<f64>>()
+        },
+        || {
+            let lowered: Vec<String> = data
+                .segment_texts
+                .iter()
+                .map(|t| t.to_lowercase())
+                .collect();
+            let mut all_words: Vec<&str> = Vec::new();
+            let per_segment: Vec<f64> = lowered
+                .iter()
+                .map(|l| {
+                    let from = all_words.len();
+                    text::normalized_words(l, &mut all_words);
+                    text::repetition_score(&all_words[from..])
+                })
+                .collect();
+            (per_segment, text::repetition_score(&all_words))
+        },
+    );
     let mut all_acc = Acc::EMPTY;
     for acc in &seg_acc {
         all_acc.merge(acc);
     }
     let mut overall = all_acc.finish();
-    text::with_zlib_sizer(|zlib| {
-        for (s, acc) in seg_acc.iter().enumerate() {
+    overall.compression_ratio = ratios[0];
+    overall.repetition_score = all_repetition;
+    let mut segments: Vec<Metrics> = seg_acc
+        .iter()
+        .zip(&ratios[1..])
+        .zip(&seg_repetition)
+        .map(|((acc, &ratio), &repetition)| {
             let mut m = acc.finish();
-            m.compression_ratio = zlib.compression_ratio(text::py_strip(data.segment_texts[s]));
-            let from = all_words.len();
-            text::normalized_words(&lowered[s], &mut all_words);
-            m.repetition_score = text::repetition_score(&all_words[from..]);
-            full_text.push_str(data.segment_texts[s]);
-            segments.push(m);
-        }
-        overall.compression_ratio = zlib.compression_ratio(text::py_strip(&full_text));
-    });
-    overall.repetition_score = text::repetition_score(&all_words);
+            m.compression_ratio = ratio;
+            m.repetition_score = repetition;
+            m
+        })
+        .collect();
 
     if let Some(raw) = speech {
         let detected = speech::merge_intervals(raw.to_vec());

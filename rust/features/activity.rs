@@ -38,18 +38,22 @@ pub struct Activity {
 }
 
 /// numpy's default (linear) percentiles of unsorted values; `values` must not be empty.
+///
+/// Each percentile needs two order statistics, found by selection (no full sort).
 pub fn percentiles<const N: usize>(values: &[f64], qs: [f64; N]) -> [f64; N] {
-    let mut sorted = values.to_vec();
-    sorted.sort_unstable_by(f64::total_cmp);
-    qs.map(|q| sorted_percentile(&sorted, q))
-}
-
-fn sorted_percentile(sorted: &[f64], q: f64) -> f64 {
-    let pos = q / 100.0 * (sorted.len() - 1) as f64;
-    let lo = pos.floor() as usize;
-    let hi = (lo + 1).min(sorted.len() - 1);
-    let frac = pos - lo as f64;
-    sorted[lo] + (sorted[hi] - sorted[lo]) * frac
+    let mut work = values.to_vec();
+    let last = work.len() - 1;
+    qs.map(|q| {
+        let pos = q / 100.0 * last as f64;
+        let lo = pos.floor() as usize;
+        let (_, &mut low, above) = work.select_nth_unstable_by(lo, f64::total_cmp);
+        let high = if lo < last {
+            above.iter().copied().min_by(f64::total_cmp).unwrap_or(low)
+        } else {
+            low
+        };
+        low + (high - low) * (pos - lo as f64)
+    })
 }
 
 fn to_db(energy: f64) -> f64 {

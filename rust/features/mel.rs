@@ -2,6 +2,8 @@
 
 use std::sync::OnceLock;
 
+use rayon::prelude::*;
+
 use super::stft::{N_BINS, N_FFT};
 use crate::error::{CoreError, CoreResult};
 
@@ -136,26 +138,36 @@ pub(crate) fn whisper_filters(n_mels: usize) -> CoreResult<&'static SparseFilter
 
 /// whisper.cpp's normalisation: clamp at (global max - 8), then `(x + 4) / 4`.
 ///
-/// `frames_major` holds log10 band energies `[n_all][n_mels]` for every frame that touches
-/// audio; the global maximum is taken over all of them (and over the all-zero padding frames,
-/// whose value is log10(1e-10) = -10) like whisper.cpp does, while only the first `n_keep`
-/// frames are returned, transposed to `[n_mels][n_keep]`.
-pub(crate) fn whisper_normalise(frames_major: &[f32], n_mels: usize, n_keep: usize) -> Vec<f32> {
-    let max = frames_major.iter().copied().fold(-10.0f32, f32::max) as f64;
-    let floor = max - 8.0;
+/// `blocks` hold log10 band energies of consecutive chunks of frames, each band-major
+/// (`[n_mels][frames of the chunk]`), for every frame that touches audio, and `max` is their
+/// maximum. The global maximum also spans the all-zero padding frames whisper.cpp appends,
+/// whose value is log10(1e-10) = -10; only the first `n_keep` frames are returned, as
+/// `[n_mels][n_keep]`.
+pub(crate) fn whisper_normalise(
+    blocks: &[Vec<f32>],
+    max: f32,
+    n_mels: usize,
+    n_keep: usize,
+) -> Vec<f32> {
+    let floor = max.max(-10.0) as f64 - 8.0;
     let mut out = vec![0.0f32; n_mels * n_keep];
-    // Transpose in blocks of frames so both sides stay in cache.
-    const BLOCK: usize = 32;
-    for b in (0..n_keep).step_by(BLOCK) {
-        let end = (b + BLOCK).min(n_keep);
-        for m in 0..n_mels {
-            let row = &mut out[m * n_keep + b..m * n_keep + end];
-            for (i, o) in row.iter_mut().enumerate() {
-                let v = frames_major[(b + i) * n_mels + m] as f64;
-                *o = ((v.max(floor) + 4.0) / 4.0) as f32;
+    out.par_chunks_mut(n_keep.max(1))
+        .enumerate()
+        .for_each(|(m, row)| {
+            let mut done = 0;
+            for block in blocks {
+                if done == n_keep {
+                    break;
+                }
+                let len = block.len() / n_mels;
+                let take = len.min(n_keep - done);
+                let src = &block[m * len..m * len + take];
+                for (o, &v) in row[done..done + take].iter_mut().zip(src) {
+                    *o = (((v as f64).max(floor) + 4.0) / 4.0) as f32;
+                }
+                done += take;
             }
-        }
-    }
+        });
     out
 }
 

@@ -8,6 +8,7 @@
 
 mod activity;
 mod mel;
+mod spectrum;
 mod stft;
 
 use rayon::prelude::*;
@@ -70,7 +71,41 @@ pub fn complexity(snr_db: f64, speech_rate: f64, flatness_mean: f64, speech_seco
     (0.35 * noise + 0.25 * rate + 0.2 * flatness + 0.2 * brevity).clamp(0.0, 1.0)
 }
 
-fn validate(signal: &[f32], sample_rate: u32) -> CoreResult<()> {
+/// Largest absolute sample, or the index of the first non-finite one; in parallel blocks
+/// with eight lanes each (the loop vectorises).
+fn peak_or_non_finite(signal: &[f32]) -> Result<f32, usize> {
+    const BLOCK: usize = 1 << 15;
+    let (peak, bad) = signal
+        .par_chunks(BLOCK)
+        .map(|block| {
+            let (mut lanes, mut bad) = ([0.0f32; 8], [false; 8]);
+            let chunks = block.chunks_exact(8);
+            let rest = chunks.remainder();
+            for c in chunks {
+                for l in 0..8 {
+                    let a = c[l].abs();
+                    // NaN compares false everywhere: `bad` catches it and infinities.
+                    bad[l] |= !a.is_finite();
+                    lanes[l] = if a > lanes[l] { a } else { lanes[l] };
+                }
+            }
+            let peak = rest
+                .iter()
+                .chain(&lanes)
+                .fold(0.0f32, |m, x| m.max(x.abs()));
+            let bad = bad.iter().any(|&b| b) || rest.iter().any(|x| !x.is_finite());
+            (peak, bad)
+        })
+        .reduce(|| (0.0f32, false), |a, b| (a.0.max(b.0), a.1 || b.1));
+    if bad {
+        Err(signal.iter().position(|x| !x.is_finite()).unwrap_or(0))
+    } else {
+        Ok(peak)
+    }
+}
+
+/// Checks the input; returns the peak (largest absolute sample).
+fn validate(signal: &[f32], sample_rate: u32) -> CoreResult<f32> {
     if sample_rate != SAMPLE_RATE {
         return Err(CoreError::InvalidArgument(format!(
             "sample_rate must be {SAMPLE_RATE} Hz, got {sample_rate}; resample first"
@@ -79,13 +114,12 @@ fn validate(signal: &[f32], sample_rate: u32) -> CoreResult<()> {
     if signal.is_empty() {
         return Err(CoreError::Audio("the signal is empty".into()));
     }
-    if let Some(i) = signal.iter().position(|x| !x.is_finite()) {
-        return Err(CoreError::Audio(format!(
+    peak_or_non_finite(signal).map_err(|i| {
+        CoreError::Audio(format!(
             "the signal has a non-finite sample ({}) at index {i}",
             signal[i]
-        )));
-    }
-    Ok(())
+        ))
+    })
 }
 
 fn mean_std(values: impl Iterator<Item = f64> + Clone) -> (f64, f64) {
@@ -97,7 +131,7 @@ fn mean_std(values: impl Iterator<Item = f64> + Clone) -> (f64, f64) {
     (mean, var.sqrt())
 }
 
-fn summarise(signal: &[f32], stats: &[stft::FrameStats]) -> AudioFeatures {
+fn summarise(signal: &[f32], peak: f32, stats: &[stft::FrameStats]) -> AudioFeatures {
     let n = stft::n_frames(signal.len());
     let stats = &stats[..n];
     let col = |f: fn(&stft::FrameStats) -> f64| mean_std(stats.iter().map(f));
@@ -139,7 +173,7 @@ fn summarise(signal: &[f32], stats: &[stft::FrameStats]) -> AudioFeatures {
         spectral_spread_std: spread_std,
         spectral_flatness_mean: flatness_mean,
         spectral_flatness_std: flatness_std,
-        peak: signal.iter().fold(0.0f32, |m, x| m.max(x.abs())) as f64,
+        peak: peak as f64,
         speech_segments,
         speech_ratio: speech_seconds / duration_s,
         snr_db: act.snr_db,
@@ -150,9 +184,9 @@ fn summarise(signal: &[f32], stats: &[stft::FrameStats]) -> AudioFeatures {
 
 /// Features of a 16 kHz mono signal.
 pub fn analyze(signal: &[f32], sample_rate: u32) -> CoreResult<AudioFeatures> {
-    validate(signal, sample_rate)?;
+    let peak = validate(signal, sample_rate)?;
     let pass = stft::frame_pass(signal, None);
-    Ok(summarise(signal, &pass.stats))
+    Ok(summarise(signal, peak, &pass.stats))
 }
 
 /// Features and the Whisper log-mel (as [`log_mel_spectrogram`]) from one shared STFT.
@@ -162,11 +196,11 @@ pub fn analyze_with_mel(
     n_mels: usize,
 ) -> CoreResult<(AudioFeatures, Vec<f32>, usize)> {
     let filters = mel::whisper_filters(n_mels)?;
-    validate(signal, sample_rate)?;
+    let peak = validate(signal, sample_rate)?;
     let pass = stft::frame_pass(signal, Some(filters));
     let n_frames = stft::n_frames(signal.len());
-    let log_mel = mel::whisper_normalise(&pass.log_mel, n_mels, n_frames);
-    Ok((summarise(signal, &pass.stats), log_mel, n_frames))
+    let log_mel = mel::whisper_normalise(&pass.mel_blocks, pass.mel_max, n_mels, n_frames);
+    Ok((summarise(signal, peak, &pass.stats), log_mel, n_frames))
 }
 
 /// Whisper's log-mel spectrogram of a 16 kHz signal: `([n_mels][n_frames] row-major, n_frames)`.
@@ -178,11 +212,11 @@ pub fn analyze_with_mel(
 /// it treats as the real audio; the trailing frames of padding are left out.
 pub fn log_mel_spectrogram(signal: &[f32], n_mels: usize) -> CoreResult<(Vec<f32>, usize)> {
     let filters = mel::whisper_filters(n_mels)?;
-    validate(signal, SAMPLE_RATE)?;
+    let _ = validate(signal, SAMPLE_RATE)?;
     let pass = stft::frame_pass(signal, Some(filters));
     let n_frames = stft::n_frames(signal.len());
     Ok((
-        mel::whisper_normalise(&pass.log_mel, n_mels, n_frames),
+        mel::whisper_normalise(&pass.mel_blocks, pass.mel_max, n_mels, n_frames),
         n_frames,
     ))
 }

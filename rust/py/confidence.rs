@@ -93,14 +93,117 @@ fn report_dict<'py>(py: Python<'py>, r: &Report) -> PyResult<Bound<'py, PyDict>>
     Ok(d)
 }
 
-/// Aggregate whisper.cpp token results into per-segment/overall metrics and words.
-#[pyfunction]
-#[pyo3(signature = (
-    token_ids, probs, logprobs, t0, t1, segment_index, flags, token_bytes,
-    segment_t0, segment_t1, segment_texts, speech_segments=None, low_threshold=0.7
-))]
+/// Metric names in the column order of [`metrics_row`].
+const METRIC_NAMES: [&str; 12] = [
+    "n_tokens",
+    "mean",
+    "geometric_mean",
+    "min",
+    "std",
+    "consistency",
+    "low_confidence_ratio",
+    "avg_logprob",
+    "compression_ratio",
+    "repetition_score",
+    "speech_coverage",
+    "speech_in_segments",
+];
+
+fn metrics_row(m: &Metrics) -> [f64; 12] {
+    [
+        m.n_tokens as f64,
+        m.mean,
+        m.geometric_mean,
+        m.min,
+        m.std,
+        m.consistency,
+        m.low_confidence_ratio,
+        m.avg_logprob,
+        m.compression_ratio,
+        m.repetition_score,
+        m.speech_coverage,
+        m.speech_in_segments,
+    ]
+}
+
+/// The report as columns: a few arrays and one string instead of one object per word.
+struct Columns {
+    overall: Vec<f64>,
+    segments: Vec<f64>,
+    n_segments: usize,
+    word_text: String,
+    /// Code-point offsets of each word in `word_text` (n_words + 1 entries).
+    word_offsets: Vec<i64>,
+    word_start: Vec<f64>,
+    word_end: Vec<f64>,
+    word_probability: Vec<f64>,
+    word_segment: Vec<i64>,
+}
+
+impl Columns {
+    fn new(r: &Report) -> Self {
+        let n = r.words.len();
+        let mut c = Columns {
+            overall: metrics_row(&r.overall).to_vec(),
+            segments: r.segments.iter().flat_map(metrics_row).collect(),
+            n_segments: r.segments.len(),
+            word_text: String::with_capacity(r.words.iter().map(|w| w.word.len()).sum()),
+            word_offsets: Vec::with_capacity(n + 1),
+            word_start: Vec::with_capacity(n),
+            word_end: Vec::with_capacity(n),
+            word_probability: Vec::with_capacity(n),
+            word_segment: Vec::with_capacity(n),
+        };
+        let mut chars = 0i64;
+        c.word_offsets.push(0);
+        for w in &r.words {
+            c.word_text.push_str(&w.word);
+            chars += w.word.chars().count() as i64;
+            c.word_offsets.push(chars);
+            c.word_start.push(w.start.unwrap_or(f64::NAN));
+            c.word_end.push(w.end.unwrap_or(f64::NAN));
+            c.word_probability.push(w.probability);
+            c.word_segment.push(w.segment as i64);
+        }
+        c
+    }
+
+    fn into_dict(self, py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
+        let d = PyDict::new(py);
+        d.set_item(intern!(py, "metric_names"), METRIC_NAMES.to_vec())?;
+        d.set_item(intern!(py, "overall"), PyArray1::from_vec(py, self.overall))?;
+        d.set_item(
+            intern!(py, "segments"),
+            PyArray1::from_vec(py, self.segments).reshape([self.n_segments, 12])?,
+        )?;
+        d.set_item(intern!(py, "word_text"), self.word_text)?;
+        d.set_item(
+            intern!(py, "word_offsets"),
+            PyArray1::from_vec(py, self.word_offsets),
+        )?;
+        d.set_item(
+            intern!(py, "word_start"),
+            PyArray1::from_vec(py, self.word_start),
+        )?;
+        d.set_item(
+            intern!(py, "word_end"),
+            PyArray1::from_vec(py, self.word_end),
+        )?;
+        d.set_item(
+            intern!(py, "word_probability"),
+            PyArray1::from_vec(py, self.word_probability),
+        )?;
+        d.set_item(
+            intern!(py, "word_segment"),
+            PyArray1::from_vec(py, self.word_segment),
+        )?;
+        Ok(d)
+    }
+}
+
+/// Reads the arguments (without copying the arrays) and aggregates with the GIL released.
 #[allow(clippy::too_many_arguments)]
-fn aggregate_confidence<'py>(
+fn run<'py>(
     py: Python<'py>,
     token_ids: &Bound<'py, PyAny>,
     probs: &Bound<'py, PyAny>,
@@ -115,7 +218,7 @@ fn aggregate_confidence<'py>(
     segment_texts: &Bound<'py, PyList>,
     speech_segments: Option<Vec<(f64, f64)>>,
     low_threshold: f64,
-) -> PyResult<Bound<'py, PyDict>> {
+) -> PyResult<Report> {
     let a_ids = array::<i32>(token_ids, "token_ids", "int32")?;
     let a_probs = array::<f32>(probs, "probs", "float32")?;
     let a_logprobs = array::<f32>(logprobs, "logprobs", "float32")?;
@@ -175,14 +278,57 @@ fn aggregate_confidence<'py>(
         segment_texts: &texts,
     };
     let speech = speech_segments.as_deref();
-    let report = py
-        .detach(|| confidence::aggregate(&data, speech, low_threshold))
-        .map_err(to_pyerr)?;
-    report_dict(py, &report)
+    py.detach(|| confidence::aggregate(&data, speech, low_threshold))
+        .map_err(to_pyerr)
 }
+
+macro_rules! entry_point {
+    ($(#[$doc:meta])* $name:ident => |$py:ident, $report:ident| $finish:expr) => {
+        $(#[$doc])*
+        #[pyfunction]
+        #[pyo3(signature = (
+            token_ids, probs, logprobs, t0, t1, segment_index, flags, token_bytes,
+            segment_t0, segment_t1, segment_texts, speech_segments=None, low_threshold=0.7
+        ))]
+        #[allow(clippy::too_many_arguments)]
+        fn $name<'py>(
+            $py: Python<'py>,
+            token_ids: &Bound<'py, PyAny>,
+            probs: &Bound<'py, PyAny>,
+            logprobs: &Bound<'py, PyAny>,
+            t0: &Bound<'py, PyAny>,
+            t1: &Bound<'py, PyAny>,
+            segment_index: &Bound<'py, PyAny>,
+            flags: &Bound<'py, PyAny>,
+            token_bytes: &Bound<'py, PyList>,
+            segment_t0: &Bound<'py, PyAny>,
+            segment_t1: &Bound<'py, PyAny>,
+            segment_texts: &Bound<'py, PyList>,
+            speech_segments: Option<Vec<(f64, f64)>>,
+            low_threshold: f64,
+        ) -> PyResult<Bound<'py, PyDict>> {
+            let $report = run(
+                $py, token_ids, probs, logprobs, t0, t1, segment_index, flags, token_bytes,
+                segment_t0, segment_t1, segment_texts, speech_segments, low_threshold,
+            )?;
+            $finish
+        }
+    };
+}
+
+entry_point!(
+    /// Aggregate whisper.cpp token results into per-segment/overall metrics and words.
+    aggregate_confidence => |py, report| report_dict(py, &report)
+);
+
+entry_point!(
+    /// [`aggregate_confidence`] with the result as columns (arrays and one string).
+    aggregate_confidence_columns => |py, report| Columns::new(&report).into_dict(py)
+);
 
 pub(super) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(aggregate_confidence, m)?)?;
+    m.add_function(wrap_pyfunction!(aggregate_confidence_columns, m)?)?;
     m.add("CONFIDENCE_FLAG_SPECIAL", confidence::FLAG_SPECIAL)?;
     m.add("CONFIDENCE_FLAG_TIMESTAMP", confidence::FLAG_TIMESTAMP)?;
     Ok(())
