@@ -206,7 +206,7 @@ class Cascade:
             t0 = time.perf_counter()
             try:
                 if best is None or spans is None:
-                    result = self._run(spec, audio)
+                    result = self._run(spec, audio, feats)
                 else:
                     result = self._run_spans(spec, audio, best.transcription, spans, speech)
             except _ModelFailed as exc:
@@ -302,7 +302,9 @@ class Cascade:
             self._resolved[key] = resolved
         return resolved
 
-    def _run(self, spec: ModelSpec, audio: Audio) -> Transcription:
+    def _run(
+        self, spec: ModelSpec, audio: Audio, features: AudioFeatures | None = None
+    ) -> Transcription:
         breaker = self.breakers.get(spec.name)
         if not breaker.allow():
             raise _ModelFailed("circuit_open", f"circuit breaker of {spec.name} is open")
@@ -321,6 +323,7 @@ class Cascade:
                     name=resolved.name,
                     sha256=resolved.sha256,
                     audio_ctx=resolved.audio_ctx or 0,
+                    features=features,
                 )
             except BackendError as exc:
                 if attempt < self.retries:

@@ -27,7 +27,7 @@ from whisper_cascade.backend import (
 from whisper_cascade.backend_pool import ModelPool
 from whisper_cascade.confidence import ConfidenceReport, TokenArrays, aggregate
 from whisper_cascade.errors import InvalidArgumentError
-from whisper_cascade.features import analyze
+from whisper_cascade.features import AudioFeatures, analyze
 
 __all__ = [
     "Segment",
@@ -187,9 +187,17 @@ def _concat_tokens(parts: list[TokenArrays]) -> TokenArrays:
 
 
 def transcribe_with_model(
-    model: LoadedModel, audio: Audio, options: DecodeOptions | None = None
+    model: LoadedModel,
+    audio: Audio,
+    options: DecodeOptions | None = None,
+    *,
+    features: AudioFeatures | None = None,
 ) -> Transcription:
-    """Transcribe all of ``audio`` with ``model`` behind every guard (see the module doc)."""
+    """Transcribe all of ``audio`` with ``model`` behind every guard (see the module doc).
+
+    ``features`` are this audio's native analysis when the caller already has it (the cascade
+    analyses once per file); otherwise they are computed here.
+    """
     options = options or DecodeOptions()
     started = time.perf_counter()
     samples = audio.samples
@@ -208,7 +216,7 @@ def transcribe_with_model(
             report=report,
             tokens=TokenArrays.builder().build(),
         )
-    feats = analyze(samples, SAMPLE_RATE)
+    feats = features if features is not None else analyze(samples, SAMPLE_RATE)
     speech = [(float(a), float(b)) for a, b in feats.speech_segments]
     window_s = model.effective_audio_ctx(options) * SECONDS_PER_AUDIO_CTX
     chunks = plan_chunks(samples, window_s, speech) if audio.duration_s > window_s else None
@@ -271,9 +279,10 @@ class Transcriber:
         name: str | None = None,
         sha256: str | None = None,
         audio_ctx: int = 0,
+        features: AudioFeatures | None = None,
     ) -> Transcription:
         """Load (or reuse) the model and run :func:`transcribe_with_model`."""
         with self.pool.use(
             model_path, name=name, sha256=sha256, context=self.context, audio_ctx=audio_ctx
         ) as model:
-            return transcribe_with_model(model, audio, options)
+            return transcribe_with_model(model, audio, options, features=features)
