@@ -134,10 +134,10 @@ def search_dirs(models_dir: str | os.PathLike[str] | None = None) -> list[Path]:
     """The folders searched for ``ggml-N.bin``, in order."""
     dirs: list[Path] = []
     if models_dir:
-        dirs.append(Path(models_dir))
+        dirs.append(Path(models_dir).expanduser())
     env = os.environ.get(MODELS_ENV)
     if env:
-        dirs.extend(Path(p) for p in env.split(os.pathsep) if p)
+        dirs.extend(Path(p).expanduser() for p in env.split(os.pathsep) if p)
     cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
     dirs += [cache / "whisper-cascade", cache / "whisper"]
     dirs.append(_pywhispercpp_models_dir())
