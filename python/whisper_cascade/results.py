@@ -90,15 +90,7 @@ class CascadeResult:
         return {
             "audio": self.audio,
             "text": self.text,
-            "segments": [
-                {
-                    "start": s.start,
-                    "end": s.end,
-                    "text": s.text,
-                    "words": [asdict(w) for w in s.words],
-                }
-                for s in self.segments
-            ],
+            "segments": [s.to_dict() for s in self.segments],
             "confidence": dict(self.confidence),
             "model": self.model,
             "time_s": self.time_s,

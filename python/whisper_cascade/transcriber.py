@@ -62,6 +62,15 @@ class Segment:
     text: str
     words: tuple[Word, ...] = ()
 
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict: start, end, text, words (word, start, end, probability)."""
+        return {
+            "start": self.start,
+            "end": self.end,
+            "text": self.text,
+            "words": [asdict(w) for w in self.words],
+        }
+
 
 @dataclass(frozen=True)
 class Transcription:
@@ -90,15 +99,7 @@ class Transcription:
         return {
             "audio": self.audio,
             "text": self.text,
-            "segments": [
-                {
-                    "start": s.start,
-                    "end": s.end,
-                    "text": s.text,
-                    "words": [asdict(w) for w in s.words],
-                }
-                for s in self.segments
-            ],
+            "segments": [s.to_dict() for s in self.segments],
             "confidence": dict(self.confidence),
             "model": self.model,
             "time_s": self.time_s,
