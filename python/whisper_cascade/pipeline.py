@@ -9,6 +9,7 @@ import os
 import sys
 from collections.abc import Iterable, Iterator
 from dataclasses import replace
+from importlib import resources
 
 from whisper_cascade.audio import load_audio, sample_path
 from whisper_cascade.backend import ContextOptions, DecodeOptions
@@ -82,7 +83,7 @@ def default_ladder() -> tuple[str, ...]:
 
 
 def demo(models_dir: str | os.PathLike[str] | None = None) -> int:
-    """Transcribe the bundled sample with each model of the default ladder.
+    """Transcribe the bundled sample with the cascade over the default ladder.
 
     When the bundled models are not installed, say which files are needed and where they were
     looked for, and return 0: nothing is broken, the package simply ships without them yet.
@@ -97,7 +98,7 @@ def demo(models_dir: str | os.PathLike[str] | None = None) -> int:
         except ModelNotFoundError as exc:
             missing.append(str(exc))
     if missing:
-        where = f"the package data folder ({BUNDLED_MODELS_PACKAGE})"
+        where = f"the package's model folder ({resources.files(BUNDLED_MODELS_PACKAGE)})"
         print(
             f"the default ladder {DEFAULT_LADDER!r} needs the models "
             f"{', '.join(default_ladder())} (files ggml-<name>.bin), looked in {where} "
@@ -112,16 +113,22 @@ def demo(models_dir: str | os.PathLike[str] | None = None) -> int:
                 "your own model: whisper-cascade transcribe AUDIO --model PATH"
             )
         return 0
+    from whisper_cascade.cascade import Cascade
+
     audio = load_audio(sample)
-    runner = Transcriber()
-    for spec in specs:
-        assert spec.path is not None
-        result = runner.transcribe(
-            spec.path, audio, name=spec.name, sha256=spec.sha256, audio_ctx=spec.audio_ctx or 0
-        )
-        score = result.confidence.get("mean", 0.0)
+    with Cascade(DEFAULT_LADDER, models_dir=models_dir) as cascade:
+        result = cascade.transcribe(audio)
+    selection = result.model_selection
+    print(f"text: {result.text}")
+    for attempt in selection["decision_history"]:
         print(
-            f"{spec.name:<10} {result.time_s * 1000:7.1f} ms  confidence {score:.2f}  {result.text}"
+            f"  {attempt['model']:<10} score {attempt.get('score') or 0.0:.2f}  "
+            f"{(attempt.get('time_s') or 0.0) * 1000:7.1f} ms  {attempt.get('reason', '')}"
         )
+    print(
+        f"final model {selection['final_model']} ({selection['escalation_reason']}), "
+        f"{selection['processing_time_s'] * 1000:.0f} ms, "
+        f"saved {selection['processing_time_saved_s'] * 1000:.0f} ms against the largest model"
+    )
     sys.stdout.flush()
     return 0
