@@ -264,13 +264,79 @@ def test_spool_flush_and_poisoned_entry(backend: Backend, tmp_path: Path) -> Non
     spool = tmp_path / "s.jsonl"
     spool.write_text(
         '{"op": "set_deployment", "args": {"name": "x", "version": "1", "state": "active"}}\n'
+        '{"op": "no_such_op", "args": {}}\n'
         '{"op": "put_analysis", "args": {"audio_hash": "h", "features_json": "{}"}}\n'
     )
     store = SpoolingStore(lambda: _raw(backend), spool)
-    assert store.flush() == 2  # the unknown model is dropped, the rest replays
+    assert store.flush() == 3  # the unknown model is dropped, the rest replays
     assert store.get_analysis("h") == "{}"
     assert store.flush() == 0
     store.close()
+
+
+def test_every_write_spools_and_replays(backend: Backend, tmp_path: Path) -> None:
+    with open_store(backend.location, spool_dir=tmp_path) as first:
+        first.register_model("m", "/m.bin", "ab" * 32, "english", "1")
+    backend.down()
+    try:
+        down = open_store(backend.location, spool_dir=tmp_path)
+        down.record_quality(QualityRecord("j", "m", 0.5, None, False, 1.0))
+        down.put_analysis("h", '{"noise": 1}')
+        down.register_model("m", "/m2.bin", "cd" * 32, "english", "2")
+        down.set_deployment("m", "2", "canary")
+        down.create_ab_test(ABTestRecord("t", "n", "[]", "{}", "created", 1.0))
+        down.set_ab_status("t", "running")
+        assert down.assign_ab("t", "s", "b") == "b"
+        down.record_ab_observation(ABObservation("t", "b", "j", "{}", 2.0))
+        assert down.pending() == 8
+        down.close()
+    finally:
+        backend.up()
+    with open_store(backend.location, spool_dir=tmp_path) as up:
+        assert up.flush() == 8
+        assert up.quality_since(0) == [QualityRecord("j", "m", 0.5, None, False, 1.0)]
+        assert up.get_analysis("h") == '{"noise": 1}'
+        assert {m.version: m.state for m in up.list_models("m")} == {
+            "1": "registered",
+            "2": "canary",
+        }
+        test = up.get_ab_test("t")
+        assert test is not None and test.status == "running"
+        assert up.assign_ab("t", "s", "a") == "b"
+        assert [o.job_id for o in up.ab_observations("t")] == ["j"]
+
+
+def test_backend_lost_while_open(backend: Backend, tmp_path: Path) -> None:
+    if backend.kind == "sqlite":
+        pytest.skip("an open SQLite file cannot be taken away from its connection")
+    store = open_store(backend.location, spool_dir=tmp_path)
+    store.record_job(_job(0))
+    backend.down()
+    try:
+        store.record_job(_job(1))
+        assert store.pending() == 1
+    finally:
+        backend.up()
+    store.record_job(_job(2))
+    assert [j.job_id for j in store.jobs_since(0)] == ["job0", "job1", "job2"]
+    store.close()
+
+
+def test_threads_share_a_store(backend: Backend) -> None:
+    import threading
+
+    with _raw(backend) as store:
+
+        def work(k: int) -> None:
+            for i in range(20):
+                store.record_job(_job(100 * k + i))
+
+        threads = [threading.Thread(target=work, args=(k,)) for k in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert store.count("jobs") == 80
 
 
 def test_env_override_and_default_location(
