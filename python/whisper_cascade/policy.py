@@ -187,14 +187,23 @@ def score(
 
 
 def decide(
-    result: Score, model: str, preset: Preset, *, min_score: float | None = None
+    result: Score,
+    model: str,
+    preset: Preset,
+    *,
+    min_score: float | None = None,
+    content_class: str | None = None,
 ) -> Decision:
     """Accept ``result`` from ``model`` or escalate, under ``preset``'s threshold for it.
 
-    ``min_score`` overrides the preset's threshold. A suspected hallucination escalates whatever
-    the score, unless the preset turns ``hallucination_check`` off.
+    The threshold is the preset's for ``model`` and the audio's ``content_class``;
+    ``min_score`` overrides it. A suspected hallucination escalates whatever the score, unless
+    the preset turns ``hallucination_check`` off.
     """
-    threshold = preset.threshold_for(model) if min_score is None else float(min_score)
+    if min_score is None:
+        threshold = preset.threshold_for(model, content_class)
+    else:
+        threshold = float(min_score)
     if preset.hallucination_check and result.hallucination_suspected:
         return Decision(False, "hallucination_suspected", threshold)
     if result.value >= threshold:

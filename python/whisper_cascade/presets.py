@@ -102,6 +102,7 @@ class Preset:
     default_model: str | None = None
     calibrated: bool = False
     note: str = ""
+    class_thresholds: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if not self.name:
@@ -109,16 +110,26 @@ class Preset:
         _check_threshold("default_threshold", self.default_threshold)
         checked = {str(k): _check_threshold(str(k), v) for k, v in self.thresholds.items()}
         object.__setattr__(self, "thresholds", MappingProxyType(checked))
+        per_class = {
+            str(c): MappingProxyType({str(k): _check_threshold(str(k), v) for k, v in t.items()})
+            for c, t in self.class_thresholds.items()
+        }
+        object.__setattr__(self, "class_thresholds", MappingProxyType(per_class))
 
-    def threshold_for(self, model: str) -> float:
+    def threshold_for(self, model: str, content_class: str | None = None) -> float:
         """The score a transcript by ``model`` needs to be accepted.
 
-        Quantized names (``small-q8_0``) and English-only names (``base.en``) fall back to
-        their base model's threshold.
+        A threshold for the audio's ``content_class`` (see :mod:`whisper_cascade.content`)
+        comes first. Quantized names (``small-q8_0``) and English-only names (``base.en``)
+        fall back to their base model's threshold.
         """
-        for candidate in _name_variants(model):
-            if candidate in self.thresholds:
-                return self.thresholds[candidate]
+        tables = [self.thresholds]
+        if content_class is not None and content_class in self.class_thresholds:
+            tables.insert(0, self.class_thresholds[content_class])
+        for table in tables:
+            for candidate in _name_variants(model):
+                if candidate in table:
+                    return table[candidate]
         return self.default_threshold
 
     def default_index(self, ladder: Sequence[object]) -> int:
