@@ -398,8 +398,12 @@ def _long_signal(seconds: int, speech: np.ndarray) -> np.ndarray:
 
 def test_long_audio_is_chunked_without_gaps(model: LoadedModel, speech: np.ndarray) -> None:
     audio = load_audio(_long_signal(65, speech))
-    result = transcribe_with_model(model, audio, FAST)
+    seen: list[tuple[float, float]] = []
+    result = transcribe_with_model(
+        model, audio, FAST, progress=lambda done, total: seen.append((done, total))
+    )
     chunks = result.chunks
+    assert seen == [(b, 65.0) for _, b in chunks]
     assert chunks[0][0] == 0.0 and chunks[-1][1] == pytest.approx(65.0)
     for (_, a1), (b0, _) in zip(chunks, chunks[1:], strict=False):
         assert a1 == b0  # contiguous: no audio skipped

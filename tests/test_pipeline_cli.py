@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import shutil
 from pathlib import Path
@@ -117,3 +118,28 @@ def test_demo_with_models(model_dir: Path, capsys: pytest.CaptureFixture[str]) -
     out = capsys.readouterr().out
     assert "final model" in out and "text:" in out
     assert DEFAULT_LADDER_MODELS[0] in out
+
+
+class _Tty(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_audio_progress_draws_one_bar_per_long_file() -> None:
+    from whisper_cascade.cli import AudioProgress
+
+    stream = _Tty()
+    progress = AudioProgress(stream, min_total_s=60.0)
+    for done in (30.0, 60.0, 90.0):
+        progress(done, 90.0)
+    assert progress._bar is not None and progress._bar.n == pytest.approx(90.0)
+    progress(20.0, 90.0)  # position went back: a new bar (next rung)
+    assert progress._bar.n == pytest.approx(20.0)
+    progress.close()
+    assert progress._bar is None
+    assert "90" in stream.getvalue()
+    quiet = _Tty()
+    AudioProgress(quiet)(10.0, 10.0)  # short file: nothing drawn
+    not_tty = io.StringIO()
+    AudioProgress(not_tty)(100.0, 100.0)
+    assert quiet.getvalue() == not_tty.getvalue() == ""

@@ -110,6 +110,43 @@ def _progress(items: list[str]) -> Iterable[str]:
     return bar
 
 
+LONG_AUDIO_S = 60.0
+"""Files at least this long get a progress bar of their own (in seconds of audio)."""
+
+
+class AudioProgress:
+    """A ``progress(done_s, total_s)`` callback drawing one tqdm bar per long file on stderr.
+
+    A new bar starts whenever the total changes or the position goes back (the next file, or
+    the next rung of a cascade); short files and non-TTY stderr draw nothing.
+    """
+
+    def __init__(self, stream: Any = None, min_total_s: float = LONG_AUDIO_S) -> None:
+        self.stream = stream if stream is not None else sys.stderr
+        self.min_total_s = min_total_s
+        self._bar: Any = None
+        self._total = -1.0
+        self._done = 0.0
+
+    def __call__(self, done_s: float, total_s: float) -> None:
+        if total_s < self.min_total_s or not self.stream.isatty():
+            return
+        if self._bar is None or total_s != self._total or done_s < self._done:
+            self.close()
+            from tqdm import tqdm
+
+            self._bar = tqdm(total=round(total_s, 1), unit="s", file=self.stream, leave=False)
+            self._total, self._done = total_s, 0.0
+        self._bar.update(round(done_s - self._done, 1))
+        self._done = done_s
+
+    def close(self) -> None:
+        """Finish the current bar, if any."""
+        if self._bar is not None:
+            self._bar.close()
+            self._bar = None
+
+
 def _emit(args: argparse.Namespace, source: str, result: dict[str, Any], text: str) -> None:
     if args.output_format:
         from whisper_cascade.formats import write_outputs
@@ -157,13 +194,16 @@ def _transcribe_single(args: argparse.Namespace) -> int:
     from whisper_cascade.pipeline import transcribe_files
 
     failures = 0
+    within = AudioProgress()
     for result in transcribe_files(
         _progress(list(args.audio)),
         model=args.model,
         models_dir=args.models_dir,
         n_threads=args.threads,
         context=_context(args),
+        progress=within,
     ):
+        within.close()
         if isinstance(result, WhisperCascadeError):
             failures += 1
             print(f"error: {result}", file=sys.stderr)

@@ -21,7 +21,7 @@ from whisper_cascade.models import (
     bundled_models,
     resolve_model,
 )
-from whisper_cascade.transcriber import Transcriber, Transcription
+from whisper_cascade.transcriber import ProgressCallback, Transcriber, Transcription
 
 DEFAULT_LADDER = "micro"
 DEFAULT_LADDER_MODELS = ("micro-s", "micro-m", "micro-l")
@@ -35,11 +35,13 @@ def transcribe_files(
     n_threads: int | None = None,
     context: ContextOptions | None = None,
     transcriber: Transcriber | None = None,
+    progress: ProgressCallback | None = None,
 ) -> Iterator[Transcription | WhisperCascadeError]:
     """Transcribe each file with one model; yield a result, or the error, per file.
 
-    A bad file does not stop the others. A model that cannot be found or loaded raises at once,
-    before any file is read, since no file could succeed.
+    ``progress(done_s, total_s)`` follows each file's chunks. A bad file does not stop the
+    others. A model that cannot be found or loaded raises at once, before any file is read,
+    since no file could succeed.
     """
     spec = resolve_model(model, models_dir)
     assert spec.path is not None
@@ -65,6 +67,7 @@ def transcribe_files(
                 name=spec.name,
                 sha256=spec.sha256,
                 audio_ctx=spec.audio_ctx or 0,
+                progress=progress,
             )
         except WhisperCascadeError as exc:
             yield exc

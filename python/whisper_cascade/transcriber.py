@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -30,6 +31,7 @@ from whisper_cascade.errors import InvalidArgumentError
 from whisper_cascade.features import AudioFeatures, analyze
 
 __all__ = [
+    "ProgressCallback",
     "Segment",
     "Transcriber",
     "Transcription",
@@ -38,6 +40,9 @@ __all__ = [
     "plan_chunks",
     "transcribe_with_model",
 ]
+
+ProgressCallback = Callable[[float, float], None]
+"""``progress(done_s, total_s)``: seconds of audio transcribed so far, of the total."""
 
 _FRAME = SAMPLE_RATE // 50  # 20 ms
 _MIN_PAUSE_S = 0.1
@@ -193,11 +198,13 @@ def transcribe_with_model(
     options: DecodeOptions | None = None,
     *,
     features: AudioFeatures | None = None,
+    progress: ProgressCallback | None = None,
 ) -> Transcription:
     """Transcribe all of ``audio`` with ``model`` behind every guard (see the module doc).
 
     ``features`` are this audio's native analysis when the caller already has it (the cascade
-    analyses once per file); otherwise they are computed here.
+    analyses once per file); otherwise they are computed here. ``progress(done_s, total_s)`` is
+    called after each chunk with the seconds of audio transcribed so far.
     """
     options = options or DecodeOptions()
     started = time.perf_counter()
@@ -227,6 +234,8 @@ def transcribe_with_model(
     for lo, hi in chunks:
         raw = model.transcribe(samples[lo:hi], options, offset_s=lo / SAMPLE_RATE)
         parts.append(raw.tokens)
+        if progress is not None:
+            progress(hi / SAMPLE_RATE, audio.duration_s)
     tokens = _concat_tokens(parts)
     report = aggregate(tokens, speech_segments=speech)
     segments = build_segments(tokens, report)
@@ -281,9 +290,12 @@ class Transcriber:
         sha256: str | None = None,
         audio_ctx: int = 0,
         features: AudioFeatures | None = None,
+        progress: ProgressCallback | None = None,
     ) -> Transcription:
         """Load (or reuse) the model and run :func:`transcribe_with_model`."""
         with self.pool.use(
             model_path, name=name, sha256=sha256, context=self.context, audio_ctx=audio_ctx
         ) as model:
-            return transcribe_with_model(model, audio, options, features=features)
+            return transcribe_with_model(
+                model, audio, options, features=features, progress=progress
+            )
