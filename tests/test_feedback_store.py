@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 from test_store import Backend, _raw, backend, pg_server  # noqa: F401  (fixtures)
-
 from whisper_cascade.store import FeedbackRecord, open_store
 
 
