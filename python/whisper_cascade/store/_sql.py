@@ -20,6 +20,7 @@ from .base import (
     ABObservation,
     ABTestRecord,
     DecisionRecord,
+    FeedbackRecord,
     JobRecord,
     ModelRecord,
     QualityRecord,
@@ -69,6 +70,12 @@ MIGRATIONS: list[list[str]] = [
             created_at DOUBLE PRECISION NOT NULL)""",
         "CREATE INDEX ab_observations_test ON ab_observations (test_id)",
     ],
+    [
+        """CREATE TABLE feedback (
+            id {serial}, audio_hash TEXT NOT NULL, audio_path TEXT NOT NULL,
+            reference TEXT NOT NULL, created_at DOUBLE PRECISION NOT NULL)""",
+        "CREATE UNIQUE INDEX feedback_item ON feedback (audio_hash, reference)",
+    ],
 ]
 
 _JOB_COLS = (
@@ -82,6 +89,7 @@ _QUALITY_COLS = "job_id, model, score, wer, has_reference, created_at"
 _MODEL_COLS = "name, version, path, sha256, ladder, state, created_at, updated_at"
 _AB_COLS = "test_id, name, arms_json, config_json, status, created_at"
 _OBS_COLS = "test_id, arm, job_id, metrics_json, created_at"
+_FEEDBACK_COLS = "audio_hash, audio_path, reference, created_at"
 
 
 class Cursor(Protocol):
@@ -329,6 +337,18 @@ class SqlStore(Store):
         )
         return [QualityRecord(r[0], r[1], r[2], r[3], bool(r[4]), r[5]) for r in rows]
 
+    def add_feedback(self, record: FeedbackRecord) -> None:
+        r = record
+        self._write(
+            f"INSERT INTO feedback ({_FEEDBACK_COLS}) VALUES ({_marks(4)}) "
+            "ON CONFLICT (audio_hash, reference) DO NOTHING",
+            (r.audio_hash, r.audio_path, r.reference, r.created_at),
+        )
+
+    def feedback(self) -> list[FeedbackRecord]:
+        rows = self._query(f"SELECT {_FEEDBACK_COLS} FROM feedback ORDER BY created_at, id")
+        return [FeedbackRecord(*row) for row in rows]
+
     def count(self, table: str) -> int:
         """Row count of one store table (for reports and checks)."""
         if table not in _TABLES:
@@ -338,7 +358,7 @@ class SqlStore(Store):
 
 _TABLES = frozenset(
     {"jobs", "decisions", "quality", "analysis_cache", "bandit_state", "models", "ab_tests",
-     "ab_assignments", "ab_observations", "schema_version"}
+     "ab_assignments", "ab_observations", "feedback", "schema_version"}
 )  # fmt: skip
 
 

@@ -107,6 +107,16 @@ class ABObservation:
     created_at: float = field(default_factory=_now)
 
 
+@dataclass(frozen=True)
+class FeedbackRecord:
+    """A reference transcript for one audio file (``audio_hash``: SHA-256 of its samples)."""
+
+    audio_hash: str
+    audio_path: str
+    reference: str
+    created_at: float = field(default_factory=_now)
+
+
 class Store(abc.ABC):
     """Persistence for metrics, decisions, quality, caches, bandit state, registry and A/B tests."""
 
@@ -185,6 +195,14 @@ class Store(abc.ABC):
     @abc.abstractmethod
     def quality_since(self, timestamp: float) -> list[QualityRecord]:
         """Quality records created at or after ``timestamp``, oldest first."""
+
+    @abc.abstractmethod
+    def add_feedback(self, record: FeedbackRecord) -> None:
+        """Store a reference transcript; a repeated (audio_hash, reference) is a no-op."""
+
+    @abc.abstractmethod
+    def feedback(self) -> list[FeedbackRecord]:
+        """All feedback, oldest first."""
 
     @abc.abstractmethod
     def close(self) -> None:

@@ -24,6 +24,7 @@ from .base import (
     ABObservation,
     ABTestRecord,
     DecisionRecord,
+    FeedbackRecord,
     JobRecord,
     ModelRecord,
     QualityRecord,
@@ -58,6 +59,8 @@ def _apply(store: Store, op: str, a: dict[str, Any]) -> None:
         store.assign_ab(a["test_id"], a["session_id"], a["arm"])
     elif op == "record_ab_observation":
         store.record_ab_observation(ABObservation(**a))
+    elif op == "add_feedback":
+        store.add_feedback(FeedbackRecord(**a))
     else:
         raise StoreError(f"unknown spooled operation {op!r}")
 
@@ -205,6 +208,9 @@ class SpoolingStore(Store):
             lambda s: s.record_ab_observation(observation),
         )
 
+    def add_feedback(self, record: FeedbackRecord) -> None:
+        self._write("add_feedback", dataclasses.asdict(record), lambda s: s.add_feedback(record))
+
     # Reads go to the backend and raise StoreUnavailableError while it is down.
     def _read(self, call: Callable[[Store], Any]) -> Any:
         with self._lock:
@@ -244,6 +250,10 @@ class SpoolingStore(Store):
 
     def quality_since(self, timestamp: float) -> list[QualityRecord]:
         result: list[QualityRecord] = self._read(lambda s: s.quality_since(timestamp))
+        return result
+
+    def feedback(self) -> list[FeedbackRecord]:
+        result: list[FeedbackRecord] = self._read(lambda s: s.feedback())
         return result
 
     def close(self) -> None:

@@ -1,0 +1,137 @@
+"""Threshold fitting on synthetic run tables whose right answer is known."""
+
+from __future__ import annotations
+
+import pytest
+
+from whisper_cascade import fitting
+from whisper_cascade.errors import InvalidArgumentError
+from whisper_cascade.fitting import (
+    NEVER,
+    FitItem,
+    ModelRun,
+    RunTable,
+    fit_policy,
+    fit_thresholds,
+    simulate,
+)
+from whisper_cascade.learned import LearnedPolicy, learned_preset
+
+WORDS = 5
+
+
+def _item(cls: str, *runs: tuple[float, int], flagged: int = -1) -> FitItem:
+    return FitItem(
+        cls,
+        WORDS,
+        tuple(
+            ModelRun(score=s, edits=e, time_s=0.1 * (k + 1), flagged=k == flagged)
+            for k, (s, e) in enumerate(runs)
+        ),
+    )
+
+
+def _two(items: list[FitItem]) -> RunTable:
+    return RunTable(("micro-s", "micro-l"), (1.0, 6.0), tuple(items))
+
+
+def _separable(cls: str = "a", n: int = 10, good: float = 0.8, bad: float = 0.4) -> list[FitItem]:
+    easy = [_item(cls, (good, 0), (0.9, 0)) for _ in range(n)]
+    hard = [_item(cls, (bad, 3), (0.9, 0)) for _ in range(n)]
+    return easy + hard
+
+
+def test_a_perfect_predictor_is_separated() -> None:
+    table = _two(_separable())
+    th = fit_thresholds(table, 0.0)["micro-s"]
+    assert 0.4 < th <= 0.8
+    out = simulate(table, [th])
+    assert out.wer == 0.0 and out.cost == 10 * 1.0 + 10 * 7.0
+    assert out.escalation_rate == 0.5 and out.model_usage == {"micro-l": 10, "micro-s": 10}
+    assert out.time_s == pytest.approx(10 * 0.1 + 10 * 0.3)
+    assert simulate(table, {}).cost == 20 * 7.0  # a missing model never accepts
+
+
+def test_uninformative_scores_keep_the_largest() -> None:
+    items = [_item("a", (0.3 + 0.03 * i, 2 if i % 2 else 0), (0.5, 0)) for i in range(20)]
+    assert fit_thresholds(_two(items), 0.0) == {"micro-s": NEVER}
+
+
+def test_a_generous_wer_budget_accepts_everything_cheap() -> None:
+    table = _two(_separable())
+    th = fit_thresholds(table, 1.0)["micro-s"]
+    assert th == 0.4  # the highest of the equally cheap thresholds
+    assert simulate(table, [th]).cost == 20.0
+
+
+def test_neighbour_guard_avoids_the_edge_of_a_cliff() -> None:
+    good = [_item("a", (0.5, 0), (0.9, 0)) for _ in range(10)]
+    bad = [_item("a", (0.48, 5), (0.9, 0))]
+    table = _two(good + bad)
+    assert simulate(table, [0.5]).wer == 0.0  # 0.5 alone would meet the constraint...
+    assert simulate(table, [0.48]).wer > 0.0  # ...but its lower neighbour does not
+    assert fit_thresholds(table, 0.0)["micro-s"] > 0.5
+
+
+def test_hallucination_flags_escalate_whatever_the_score() -> None:
+    items = _separable() + [_item("a", (0.99, 5), (0.9, 0), flagged=0)]
+    table = _two(items)
+    th = fit_thresholds(table, 0.0)["micro-s"]
+    assert th <= 0.8 and simulate(table, [th]).wer == 0.0
+
+
+def test_three_rungs_exhaustive_and_coordinate_descent_agree(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    items = (
+        [_item("a", (0.8, 0), (0.9, 0), (0.9, 0)) for _ in range(6)]
+        + [_item("a", (0.3, 4), (0.7, 0), (0.9, 0)) for _ in range(6)]
+        + [_item("a", (0.2, 4), (0.3, 4), (0.9, 0)) for _ in range(6)]
+    )
+    table = RunTable(("s", "m", "l"), (1.0, 2.5, 6.0), tuple(items))
+    exhaustive = fit_thresholds(table, 0.0)
+    monkeypatch.setattr(fitting, "EXHAUSTIVE_MAX", 0)
+    descent = fit_thresholds(table, 0.0)
+    for th in (exhaustive, descent):
+        assert 0.3 < th["s"] <= 0.8 and 0.3 < th["m"] <= 0.7
+        assert simulate(table, th).cost == 6 * 1.0 + 6 * 3.5 + 6 * 9.5
+
+
+def test_fit_policy_per_class_and_report() -> None:
+    # class "a": the small model is right when confident; class "b": confidently wrong
+    a = _separable("a", n=10, good=0.6, bad=0.2)
+    b = [_item("b", (0.9, 3), (0.9, 0)) for _ in range(20)]
+    rare = [_item("c", (0.9, 0), (0.9, 0)) for _ in range(3)]
+    table = _two(a + b + rare)
+    policy = fit_policy(table, ladder="custom", max_wer_increase=0.0, min_class_items=15)
+    assert set(policy.class_thresholds) == {"a", "b"}
+    assert 0.2 < policy.class_thresholds["a"]["micro-s"] <= 0.6
+    assert policy.class_thresholds["b"]["micro-s"] > 0.9
+    assert policy.thresholds["micro-s"] > 0.9  # globally the small model cannot be trusted
+    rep = policy.report
+    assert rep["learned"]["wer"] <= rep["always_largest"]["wer"] + 1e-12
+    assert rep["learned"]["cost"] < rep["always_largest"]["cost"]
+    assert rep["base"]["preset"] == "balanced" and rep["n_per_class"] == {"a": 20, "b": 20, "c": 3}
+    assert policy.n_items == 43 and not rep["class_thresholds_dropped"]
+    again = LearnedPolicy.from_json(policy.to_json())
+    assert again.class_thresholds == policy.class_thresholds
+    preset = learned_preset(again)
+    assert preset.threshold_for("micro-s", "a") == policy.class_thresholds["a"]["micro-s"]
+
+
+def test_bad_inputs_raise_typed_errors() -> None:
+    with pytest.raises(InvalidArgumentError, match="one relative cost"):
+        RunTable(("a", "b"), (1.0,), ())
+    with pytest.raises(InvalidArgumentError, match="runs for"):
+        RunTable(("a", "b"), (1.0, 2.0), (_item("x", (0.5, 0)),))
+    table = _two(_separable())
+    with pytest.raises(InvalidArgumentError, match="max_wer_increase"):
+        fit_thresholds(table, -0.1)
+    with pytest.raises(InvalidArgumentError, match="thresholds"):
+        simulate(table, [0.1, 0.2])
+    with pytest.raises(InvalidArgumentError, match="no feedback"):
+        fit_policy(_two([]), ladder="x")
+    with pytest.raises(InvalidArgumentError, match="min_class_items"):
+        fit_policy(table, ladder="x", min_class_items=0)
+    assert simulate(_two([]), [0.5]).n == 0
+    assert fit_thresholds(RunTable(("only",), (1.0,), ()), 0.0) == {}
