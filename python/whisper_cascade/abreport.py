@@ -122,11 +122,19 @@ def _winner(
     if better:
         best = min(better, key=lambda c: c["mean_arm"] * (1 if cfg.direction == "lower" else -1))
         p = best["msprt"]["p_value"]
-        return best["arm"], f"{best['arm']} beats {cfg.control} (mSPRT p={p:.3g} < {level:.3g})", level
+        return (
+            best["arm"],
+            f"{best['arm']} beats {cfg.control} (mSPRT p={p:.3g} < {level:.3g})",
+            level,
+        )
     if sig and len(sig) == len(comps):
         return cfg.control, f"{cfg.control} beats every other arm (mSPRT p < {level:.3g})", level
     p_min = min(c["msprt"]["p_value"] for c in comps)
-    return None, f"no significant difference on {cfg.metric} (mSPRT p={p_min:.3g} >= {level:.3g})", level
+    return (
+        None,
+        f"no significant difference on {cfg.metric} (mSPRT p={p_min:.3g} >= {level:.3g})",
+        level,
+    )
 
 
 def build_results(test: ABTest, obs: Obs, *, now: float) -> dict[str, Any]:

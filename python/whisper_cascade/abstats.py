@@ -249,9 +249,7 @@ def msprt(
     first = None
     if crossed.size:
         first = int(np.flatnonzero(ready)[crossed[0]]) + 1
-    return MsprtResult(
-        diff, float(p_seq[-1]), bool(crossed.size), first, looks, float(mix[-1])
-    )
+    return MsprtResult(diff, float(p_seq[-1]), bool(crossed.size), first, looks, float(mix[-1]))
 
 
 def _running(vals: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

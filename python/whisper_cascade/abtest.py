@@ -111,7 +111,9 @@ class ABTestConfig:
         if not (isinstance(self.alpha, int | float) and 0.0 < self.alpha < 0.5):
             raise InvalidArgumentError(f"alpha must be in (0, 0.5), got {self.alpha!r}")
         if not (isinstance(self.min_samples, int) and self.min_samples >= 2):
-            raise InvalidArgumentError(f"min_samples must be an integer >= 2, got {self.min_samples!r}")
+            raise InvalidArgumentError(
+                f"min_samples must be an integer >= 2, got {self.min_samples!r}"
+            )
         if self.max_samples is not None and not (
             isinstance(self.max_samples, int) and self.max_samples >= 1
         ):
@@ -292,7 +294,9 @@ class ABTests:
         if not isinstance(session_id, str) or not session_id:
             raise InvalidArgumentError("session_id must be a non-empty string")
         test = self._require_running(self._check_duration(self.get(test_id)))
-        return self.store.assign_ab(test_id, session_id, assign_arm(test_id, session_id, test.split))
+        return self.store.assign_ab(
+            test_id, session_id, assign_arm(test_id, session_id, test.split)
+        )
 
     def record(self, test_id: str, arm: str, job_id: str, metrics: Mapping[str, Any]) -> None:
         """Store one observation of ``arm``: any of wer, score, latency_s, cost, failed."""
@@ -312,7 +316,7 @@ class ABTests:
         return [(o.arm, json.loads(o.metrics_json)) for o in self.store.ab_observations(test_id)]
 
     def results(self, test_id: str) -> dict[str, Any]:
-        """Per-arm metrics, statistical tests and the winner (see :mod:`whisper_cascade.abreport`)."""
+        """Per-arm metrics, tests and the winner (:mod:`whisper_cascade.abreport`)."""
         from whisper_cascade.abreport import build_results
 
         test = self._check_duration(self.get(test_id))
