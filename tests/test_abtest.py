@@ -9,8 +9,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from test_store import pg_server  # noqa: F401  (the throwaway PostgreSQL server fixture)
 
+from test_store import pg_server  # noqa: F401  (the throwaway PostgreSQL server fixture)
 from whisper_cascade.abreport import build_results
 from whisper_cascade.abtest import ABTestConfig, ABTestNotFoundError, ABTests, assign_arm
 from whisper_cascade.errors import InvalidArgumentError, StateError
@@ -109,7 +109,9 @@ def test_hash_split_is_deterministic_and_close_to_configured() -> None:
         assign_arm("t1", f"s{i}", split) for i in range(100)
     ]
     # another test id reshuffles sessions independently
-    moved = sum(assign_arm("t1", f"s{i}", split) != assign_arm("t2", f"s{i}", split) for i in range(1000))
+    moved = sum(
+        assign_arm("t1", f"s{i}", split) != assign_arm("t2", f"s{i}", split) for i in range(1000)
+    )
     assert moved > 300
     with pytest.raises(InvalidArgumentError):
         assign_arm("t", "s", {"A": 0.0})
