@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+from whisper_cascade.cli_ab import add_ab_commands
 from whisper_cascade.cli_learn import add_learn_commands
 from whisper_cascade.errors import ModelValidationError, WhisperCascadeError
 
@@ -417,6 +418,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(handler=_cmd_models_list)
     _add_zoo_commands(sub)
     add_learn_commands(sub)
+    add_ab_commands(sub)
     return parser
 
 

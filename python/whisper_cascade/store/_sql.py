@@ -273,6 +273,10 @@ class SqlStore(Store):
         rows = self._query(f"SELECT {_AB_COLS} FROM ab_tests WHERE test_id = ?", (test_id,))
         return ABTestRecord(*rows[0]) if rows else None
 
+    def list_ab_tests(self) -> list[ABTestRecord]:
+        rows = self._query(f"SELECT {_AB_COLS} FROM ab_tests ORDER BY created_at, test_id")
+        return [ABTestRecord(*row) for row in rows]
+
     def set_ab_status(self, test_id: str, status: str) -> None:
         _check_ab_status(status)
         with self._transaction() as cur:

@@ -169,6 +169,10 @@ class Store(abc.ABC):
         """The A/B test ``test_id``, or None."""
 
     @abc.abstractmethod
+    def list_ab_tests(self) -> list[ABTestRecord]:
+        """Every A/B test, oldest first."""
+
+    @abc.abstractmethod
     def set_ab_status(self, test_id: str, status: str) -> None:
         """Change the status of an A/B test."""
 

@@ -236,6 +236,10 @@ class SpoolingStore(Store):
         result: ABTestRecord | None = self._read(lambda s: s.get_ab_test(test_id))
         return result
 
+    def list_ab_tests(self) -> list[ABTestRecord]:
+        result: list[ABTestRecord] = self._read(lambda s: s.list_ab_tests())
+        return result
+
     def ab_observations(self, test_id: str) -> list[ABObservation]:
         result: list[ABObservation] = self._read(lambda s: s.ab_observations(test_id))
         return result
