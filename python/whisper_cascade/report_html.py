@@ -221,7 +221,7 @@ def _ab_section(results: Sequence[Mapping[str, Any]] | None) -> str:
     out = []
     for i, res in enumerate(results):
         name = res.get("name") or res.get("test_id") or f"test {i + 1}"
-        scalars = [[k, v] for k, v in res.items() if not isinstance(v, dict | list)]
+        scalars = [[k, v] for k, v in res.items() if _records(v) is None]
         out.append(f"<h3>{_e(name)}</h3>" + _table(["field", "value"], scalars, "ab"))
         for key, value in res.items():
             rows = _records(value)
