@@ -7,8 +7,8 @@ import tempfile
 from pathlib import Path
 
 import pytest
-from report_support import NOW, populate
 
+from report_support import NOW, populate
 from whisper_cascade.config import Prices
 from whisper_cascade.report import cost_report, performance_report
 from whisper_cascade.report_html import render_dashboard

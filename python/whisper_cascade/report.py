@@ -265,12 +265,9 @@ def _recommendations(items: list[Transcription], models: dict[str, Any]) -> list
                     f"{model} escalated: start that content class at {target}",
                 }
             )
-    last_rung = {t.final_model for t in items if t.reason != "accepted" and t.escalated}
     for model, st in models.items():
         rate = st["acceptance_rate"]
         if st["runs"] >= MIN_EVIDENCE and rate is not None and rate < ACCEPT_LOW:
-            if model in last_rung:
-                continue
             recs.append(
                 {
                     "kind": "drop_model",
