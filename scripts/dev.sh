@@ -10,7 +10,7 @@ ROOT=$(pwd)
 VENV=${VENV:-$ROOT/.venv}
 PY=$VENV/bin/python
 
-APT_PACKAGES=(espeak-ng sox libsox-fmt-all ffmpeg libsndfile1 zlib1g-dev pkg-config postgresql)
+APT_PACKAGES=(espeak-ng sox libsox-fmt-all ffmpeg libsndfile1 zlib1g-dev pkg-config postgresql chromium)
 
 log() { printf '\n==> %s\n' "$*"; }
 

@@ -11,6 +11,7 @@ from typing import Any
 
 from whisper_cascade.cli_ab import add_ab_commands
 from whisper_cascade.cli_learn import add_learn_commands
+from whisper_cascade.cli_report import add_report_commands
 from whisper_cascade.errors import ModelValidationError, WhisperCascadeError
 
 Handler = Callable[[argparse.Namespace], int]
@@ -419,6 +420,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_zoo_commands(sub)
     add_learn_commands(sub)
     add_ab_commands(sub)
+    add_report_commands(sub)
     return parser
 
 
