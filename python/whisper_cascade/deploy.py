@@ -184,15 +184,15 @@ def deploy(
     """
     if strategy not in STRATEGIES:
         raise InvalidArgumentError(f"unknown strategy {strategy!r}; expected one of {STRATEGIES}")
+    if strategy != "immediate" and manifest is None:
+        raise InvalidArgumentError(
+            f"the {strategy} strategy needs a traffic sample: pass a manifest (--manifest)"
+        )
     tol = tolerances or Tolerances()
     record = _candidate(store, name, version)
     previous = active_version(store, name)
     if previous is not None and previous.version == record.version:
         raise StateError(f"{name} version {record.version} is already active")
-    if strategy != "immediate" and manifest is None:
-        raise InvalidArgumentError(
-            f"the {strategy} strategy needs a traffic sample: pass a manifest (--manifest)"
-        )
     items = None if manifest is None else manifest_items(manifest)
     prev_version = None if previous is None else previous.version
 

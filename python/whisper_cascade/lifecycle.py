@@ -240,6 +240,19 @@ def performance_check(
         runner.close()
 
 
+def gate_verdict(before: Performance, after: Performance, max_wer_increase: float) -> str | None:
+    """Why the quantized model (``after``) fails the gate against its input (``before``), or
+    None when it passes: more failures, or a WER more than ``max_wer_increase`` higher."""
+    increase = after.wer - before.wer
+    if increase > max_wer_increase or after.failures > before.failures:
+        return (
+            f"WER {100 * after.wer:.2f}% vs {100 * before.wer:.2f}% "
+            f"(+{100 * increase:.2f} pts, allowed +{100 * max_wer_increase:.2f}), failures "
+            f"{after.failures} vs {before.failures}"
+        )
+    return None
+
+
 def gated_quantize(
     src: str | os.PathLike[str],
     out: str | os.PathLike[str],
@@ -263,14 +276,10 @@ def gated_quantize(
     except BaseException:
         Path(out).unlink(missing_ok=True)
         raise
-    increase = after.wer - before.wer
-    if increase > max_wer_increase or after.failures > before.failures:
+    problem = gate_verdict(before, after, max_wer_increase)
+    if problem is not None:
         Path(out).unlink(missing_ok=True)
-        raise QuantizationRejectedError(
-            f"{qtype} rejected: WER {100 * after.wer:.2f}% vs {100 * before.wer:.2f}% "
-            f"(+{100 * increase:.2f} pts, allowed +{100 * max_wer_increase:.2f}), failures "
-            f"{after.failures} vs {before.failures}; {out} deleted"
-        )
+        raise QuantizationRejectedError(f"{qtype} rejected: {problem}; {out} deleted")
     return {**report, "gate": {"input": before.to_dict(), "output": after.to_dict()}}
 
 
@@ -354,6 +363,7 @@ __all__ = [
     "Performance",
     "QuantizationRejectedError",
     "active_version",
+    "gate_verdict",
     "gated_quantize",
     "get_version",
     "import_checkpoint",
