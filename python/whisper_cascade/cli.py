@@ -11,6 +11,7 @@ from typing import Any
 
 from whisper_cascade.cli_ab import add_ab_commands
 from whisper_cascade.cli_learn import add_learn_commands
+from whisper_cascade.cli_models import add_models_commands
 from whisper_cascade.cli_report import add_report_commands
 from whisper_cascade.errors import ModelValidationError, WhisperCascadeError
 
@@ -20,78 +21,6 @@ Handler = Callable[[argparse.Namespace], int]
 def _print_json(obj: Any) -> None:
     sys.stdout.write(json.dumps(obj, ensure_ascii=False) + "\n")
     sys.stdout.flush()
-
-
-# --- models -------------------------------------------------------------------------------
-
-
-def _cmd_models_validate(args: argparse.Namespace) -> int:
-    from whisper_cascade.modelfile import validate_model
-
-    try:
-        info = validate_model(args.path, sha256=args.sha256)
-    except ModelValidationError as exc:
-        print(f"invalid: {args.path}: {exc} [{exc.code}]", file=sys.stderr)
-        return 1
-    if args.json:
-        _print_json(info.to_dict())
-    else:
-        hp = info.hparams
-        print(
-            f"valid: {args.path}: {info.model_type} ({info.ftype}), "
-            f"{info.n_parameters:,} parameters, n_vocab {hp.n_vocab}, "
-            f"audio {hp.n_audio_layer}x{hp.n_audio_state}, "
-            f"text {hp.n_text_layer}x{hp.n_text_state}, "
-            f"sha256 {info.sha256}"
-        )
-    return 0
-
-
-def _cmd_models_quantize(args: argparse.Namespace) -> int:
-    from whisper_cascade.modelfile import quantize_model
-
-    report = quantize_model(args.input, args.output, args.type)
-    if args.json:
-        _print_json(report)
-    else:
-        print(
-            f"wrote {args.output} ({args.type}): {report['bytes_in']:,} → {report['bytes_out']:,} "
-            f"bytes, {report['tensors_quantized']} tensors quantized in {report['seconds']:.2f} s"
-        )
-    return 0
-
-
-def _cmd_models_list(args: argparse.Namespace) -> int:
-    from whisper_cascade.errors import ModelNotFoundError
-    from whisper_cascade.ladders import builtin_ladders
-    from whisper_cascade.models import ModelSpec, bundled_models, resolve_model
-
-    specs: dict[str, ModelSpec] = dict(bundled_models())
-    ladder_objs = builtin_ladders()
-    for ladder in ladder_objs.values():
-        for spec in ladder.models:
-            specs.setdefault(spec.name, spec)
-    models = []
-    for name, spec in specs.items():
-        try:
-            found = resolve_model(name, args.models_dir)
-            entry = {**spec.to_dict(), "path": str(found.path), "present": True}
-        except ModelNotFoundError:
-            entry = {**spec.to_dict(), "path": None, "present": False}
-        entry["size_bytes"] = Path(entry["path"]).stat().st_size if entry["present"] else None
-        models.append(entry)
-    ladders = {name: list(ladder.names) for name, ladder in ladder_objs.items()}
-    if args.json:
-        _print_json({"models": models, "ladders": ladders})
-    else:
-        for m in models:
-            state = m["path"] if m["present"] else "not present"
-            print(
-                f"{m['name']:<16} cost {m['relative_cost']:<6g} window {m['window_s']:g}s  {state}"
-            )
-        for name, members in ladders.items():
-            print(f"ladder {name}: {' → '.join(members)}")
-    return 0
 
 
 # --- transcription ------------------------------------------------------------------------
@@ -194,13 +123,16 @@ def _cmd_transcribe(args: argparse.Namespace) -> int:
 
 
 def _transcribe_single(args: argparse.Namespace) -> int:
+    from whisper_cascade.lifecycle import resolve_registered
     from whisper_cascade.pipeline import transcribe_files
 
+    # An active version in the model registry wins over the ggml-NAME.bin file search.
+    registered = resolve_registered(args.model)
     failures = 0
     within = AudioProgress()
     for result in transcribe_files(
         _progress(list(args.audio)),
-        model=args.model,
+        model=args.model if registered is None else registered.path,
         models_dir=args.models_dir,
         n_threads=args.threads,
         context=_context(args),
@@ -400,23 +332,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--models-dir", help="folder holding ggml-NAME.bin files")
     p.set_defaults(handler=_cmd_demo)
 
-    models = sub.add_parser("models", help="inspect, validate and quantize model files")
-    msub = models.add_subparsers(dest="models_command", required=True)
-    p = msub.add_parser("validate", help="validate a whisper.cpp model file (exit 0 when valid)")
-    p.add_argument("path")
-    p.add_argument("--sha256", help="expected SHA-256 of the file")
-    p.add_argument("--json", action="store_true")
-    p.set_defaults(handler=_cmd_models_validate)
-    p = msub.add_parser("quantize", help="quantize an f16 model file")
-    p.add_argument("input")
-    p.add_argument("output")
-    p.add_argument("--type", required=True, choices=["q8_0", "q5_0", "q5_1", "q4_0", "q4_1"])
-    p.add_argument("--json", action="store_true")
-    p.set_defaults(handler=_cmd_models_quantize)
-    p = msub.add_parser("list", help="list models and ladders (cheapest first)")
-    p.add_argument("--models-dir", help="folder holding ggml-NAME.bin files")
-    p.add_argument("--json", action="store_true")
-    p.set_defaults(handler=_cmd_models_list)
+    add_models_commands(sub)
     _add_zoo_commands(sub)
     add_learn_commands(sub)
     add_ab_commands(sub)
