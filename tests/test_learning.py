@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 import logging
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -284,3 +286,20 @@ def test_cli_learned_preset_end_to_end(
         assert store.load_bandit_state(start_key("micro")) is not None
     assert cli.main([*base, "--no-store"]) == 1
     assert "store" in capsys.readouterr().err
+
+
+def test_example_llm_arms_converges_and_persists(tmp_path: Path) -> None:
+    script = Path(__file__).resolve().parents[1] / "examples" / "choose_llm_arms.py"
+    db = str(tmp_path / "arms.db")
+    reports = []
+    for rounds in (150, 150):
+        cmd = [sys.executable, str(script), "--db", db, "--rounds", str(rounds)]
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=True)
+        reports.append(json.loads(done.stdout))
+    first, second = reports
+    assert first["total_rounds"] == 150 and second["total_rounds"] == 300  # state was kept
+    assert second["best_arm"] == "mid-llm"
+    assert (
+        second["pulls"]["mid-llm"] > 150 and second["pulls"]["mid-llm"] > first["pulls"]["mid-llm"]
+    )
+    assert second["mean_reward"]["mid-llm"] == pytest.approx(0.75, abs=0.05)
