@@ -269,7 +269,7 @@ def test_cli_store_flags_and_budgets(
         assert len(store.decisions_since(0)) == 1
 
 
-def test_cli_learned_preset_end_to_end(
+def test_cli_flagsed_preset_end_to_end(
     models: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     s = str(sample_path())

@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from whisper_cascade.cli_learn import add_learning_flags
+from whisper_cascade.cli_flags import add_learning_flags
 from whisper_cascade.errors import ModelValidationError, WhisperCascadeError
 
 Handler = Callable[[argparse.Namespace], int]
@@ -134,7 +134,7 @@ def _cmd_transcribe(args: argparse.Namespace) -> int:
     if args.model:
         return _transcribe_single(args)
     from whisper_cascade.cascade import Cascade
-    from whisper_cascade.cli_learn import cascade_options
+    from whisper_cascade.cli_flags import cascade_options
 
     failures = 0
     with (
@@ -202,7 +202,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
         report = run_eval(args.manifest, one, progress=not args.json and sys.stderr.isatty())
     else:
         from whisper_cascade.cascade import Cascade
-        from whisper_cascade.cli_learn import cascade_options
+        from whisper_cascade.cli_flags import cascade_options
 
         with (
             cascade_options(args) as learning,
