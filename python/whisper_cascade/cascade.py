@@ -4,9 +4,15 @@
 :class:`~whisper_cascade.backend_pool.ModelPool`, analyses are cached by audio hash, and each
 model has a circuit breaker. A model that cannot be found, validated or loaded, or whose call
 fails, is skipped for the next rung (``model_failed``); only :class:`BackendError` (transient)
-is retried, with exponential backoff; bad audio raises at once. Budgets (``max_cost`` in
-relative-cost units, ``max_latency_s``) are checked before each escalation; the first rung
-always runs. See :mod:`whisper_cascade.results` for the ``model_selection`` block.
+is retried, with exponential backoff (see :mod:`whisper_cascade.rung_runner`); bad audio raises
+at once. Budgets (``max_cost`` in relative-cost units, ``max_latency_s``) are checked before each
+escalation; the first rung always runs. See :mod:`whisper_cascade.results` for the
+``model_selection`` block.
+
+Learning (docs/learning.md): every result carries its content class; with a ``store`` each
+transcription is recorded (:mod:`whisper_cascade.recording`) and analyses are cached there;
+``start_selection="bandit"`` (and the ``learned`` preset) starts at the rung a
+:class:`~whisper_cascade.start_selector.StartSelector` picks for the content class.
 """
 
 from __future__ import annotations
@@ -14,8 +20,8 @@ from __future__ import annotations
 import os
 import threading
 import time
+import uuid
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -24,44 +30,29 @@ from whisper_cascade.audio import SAMPLE_RATE, Audio, load_audio
 from whisper_cascade.backend import ContextOptions, DecodeOptions
 from whisper_cascade.backend_pool import ModelPool
 from whisper_cascade.breaker import AnalysisCache, BreakerBoard, audio_hash
-from whisper_cascade.confidence import aggregate
+from whisper_cascade.content import content_class
 from whisper_cascade.errors import (
-    BackendError,
     InvalidArgumentError,
-    ModelError,
-    ModelNotFoundError,
     WhisperCascadeError,
 )
 from whisper_cascade.features import AudioFeatures, analyze
 from whisper_cascade.ladders import Ladder, get_ladder
-from whisper_cascade.models import ModelSpec, resolve_model
-from whisper_cascade.policy import Decision, Score, decide, preselect, score
+from whisper_cascade.learning import LearningState
+from whisper_cascade.models import ModelSpec
+from whisper_cascade.policy import decide, score
 from whisper_cascade.presets import Preset, get_preset
-from whisper_cascade.results import Attempt, CascadeResult
-from whisper_cascade.stitch import segment_scores, shift_tokens, stitch_tokens, weak_spans
-from whisper_cascade.transcriber import Transcriber, Transcription, build_segments
+from whisper_cascade.recording import cached_analysis, record_result
+from whisper_cascade.results import Attempt, CascadeResult, KeptRun, all_failed, build_result
+from whisper_cascade.rung_runner import ModelFailed, RungRunner, resource_usage
+from whisper_cascade.stitch import segment_scores, weak_spans
+from whisper_cascade.store import JobRecord, Store
+from whisper_cascade.transcriber import Transcriber
 
-__all__ = ["Cascade", "CascadeResult", "transcribe"]
+__all__ = ["START_SELECTIONS", "Cascade", "CascadeResult", "transcribe"]
+
+START_SELECTIONS = ("rules", "bandit")
 
 AudioSource = str | os.PathLike[str] | bytes | np.ndarray | Audio
-
-
-class _ModelFailed(Exception):
-    def __init__(self, reason: str, error: str) -> None:
-        super().__init__(error)
-        self.reason = reason
-        self.error = error
-
-
-@dataclass
-class _Run:
-    """The transcript kept so far and where it came from."""
-
-    transcription: Transcription
-    model: ModelSpec
-    score: Score
-    decision: Decision
-    rate_s: float  # observed seconds per (relative cost × share of the audio)
 
 
 class Cascade:
@@ -90,16 +81,32 @@ class Cascade:
         ladders: Mapping[str, Ladder] | None = None,
         segment_margin_s: float = 0.25,
         segment_max_share: float = 0.6,
+        store: Store | None = None,
+        start_selection: str = "rules",
     ) -> None:
         for name, value in (("max_cost", max_cost), ("max_latency_s", max_latency_s)):
             if value is not None and not value > 0:
                 raise InvalidArgumentError(f"{name} must be > 0, got {value}")
         if retries < 0 or backoff_s < 0:
             raise InvalidArgumentError("retries and backoff_s must be >= 0")
+        if start_selection not in START_SELECTIONS:
+            raise InvalidArgumentError(
+                f"start_selection must be one of {START_SELECTIONS}, got {start_selection!r}"
+            )
         self.presets = dict(presets or {})
         self.ladders = dict(ladders or {})
-        self.preset = get_preset(preset, self.presets)
-        self.ladder = get_ladder(ladder or self.preset.ladder, self.ladders)
+        self.store = store
+        self.start_selection = start_selection
+        self.learning = LearningState(store, self.presets)
+        self._preset_learned = self.learning.is_learned(preset)
+        if self._preset_learned:
+            self.ladder = get_ladder(ladder, self.ladders)
+            self.preset = self.learning.preset(self.ladder.name)
+        else:
+            self.preset = get_preset(preset, self.presets)
+            self.ladder = get_ladder(ladder or self.preset.ladder, self.ladders)
+        if start_selection == "bandit" or self._preset_learned:
+            self.learning.selector(self.ladder)  # load the saved state now
         self.models_dir = models_dir
         self.options = DecodeOptions(n_threads=n_threads or 0)
         self.segment_escalation = segment_escalation
@@ -114,17 +121,30 @@ class Cascade:
         self.breakers = BreakerBoard(breaker_threshold, breaker_cooldown_s, clock)
         self.analysis_cache = AnalysisCache()
         self._analyzer = analyzer or (lambda audio: analyze(audio.samples, SAMPLE_RATE))
-        self._resolved: dict[tuple[str, str | None], ModelSpec] = {}
-        self._lock = threading.Lock()
+        self.runner = RungRunner(
+            self.transcriber,
+            self.breakers,
+            models_dir=models_dir,
+            options=self.options,
+            retries=retries,
+            backoff_s=backoff_s,
+        )
 
     # --- public -----------------------------------------------------------------------------
 
     def analyze(self, audio: Audio) -> tuple[AudioFeatures | None, str | None]:
-        """Features of ``audio`` (cached by hash), or None and the error when analysis fails."""
+        """Features of ``audio`` (cached by hash, in memory then in the store), or None and the
+        error when analysis fails."""
+        key = audio_hash(audio.samples)
+        store = self.store
+
+        def compute() -> AudioFeatures:
+            if store is None:
+                return self._analyzer(audio)
+            return cached_analysis(store, key, lambda: self._analyzer(audio))
+
         try:
-            feats = self.analysis_cache.get_or_compute(
-                audio_hash(audio.samples), lambda: self._analyzer(audio)
-            )
+            feats = self.analysis_cache.get_or_compute(key, compute)
         except (WhisperCascadeError, ValueError) as exc:
             return None, f"{type(exc).__name__}: {exc}"
         assert isinstance(feats, AudioFeatures)
@@ -139,9 +159,9 @@ class Cascade:
     ) -> dict[str, Any]:
         """Features and the recommended starting model, without transcribing."""
         audio = audio if isinstance(audio, Audio) else load_audio(audio)
-        chosen, rungs = self._setup(preset, ladder)
+        chosen, rungs, use_bandit = self._setup(preset, ladder)
         feats, error = self.analyze(audio)
-        index, reason = preselect(feats, rungs.models, chosen)
+        index, reason = self.learning.start(feats, rungs, chosen, use_bandit)
         return {
             "audio": audio.source,
             "features": None if feats is None else feats.to_dict(),
@@ -151,6 +171,8 @@ class Cascade:
             "ladder_models": list(rungs.names),
             "start_model": rungs.models[index].name,
             "reason": reason,
+            "content_class": content_class(feats),
+            "start_selection": "bandit" if use_bandit else "rules",
         }
 
     def health(self) -> dict[str, Any]:
@@ -162,8 +184,14 @@ class Cascade:
             "analysis_cache": {"size": len(cache), "hits": cache.hits, "misses": cache.misses},
         }
 
+    def reload_policy(self) -> None:
+        """Forget the cached learned policies; the next ``learned`` use reads the store again."""
+        self.learning.reload_policy()
+        if self._preset_learned:
+            self.preset = self.learning.preset(self.ladder.name)
+
     def close(self) -> None:
-        """Free the resident models."""
+        """Free the resident models (the store stays open: its owner closes it)."""
         self.transcriber.pool.close()
 
     def __enter__(self) -> Cascade:
@@ -186,13 +214,16 @@ class Cascade:
         """
         started = time.perf_counter()
         audio = audio if isinstance(audio, Audio) else load_audio(audio)
-        chosen, rungs = self._setup(preset, ladder)
+        chosen, rungs, use_bandit = self._setup(preset, ladder)
         feats, analysis_error = self.analyze(audio)
-        start, pre_reason = preselect(feats, rungs.models, chosen)
+        start, pre_reason = self.learning.start(feats, rungs, chosen, use_bandit)
+        cls = content_class(feats)
+        job_id = uuid.uuid4().hex
+        runs: list[JobRecord] = []
         speech = [] if feats is None else [(float(a), float(b)) for a, b in feats.speech_segments]
         history: list[Attempt] = []
         errors: list[BaseException] = []
-        best: _Run | None = None
+        best: KeptRun | None = None
         spans: list[tuple[float, float]] | None = None
         spent = 0.0
         budget_hit = False
@@ -204,21 +235,38 @@ class Cascade:
                 budget_hit = True
                 break
             t0 = time.perf_counter()
+            cpu0, _ = resource_usage()
             try:
                 if best is None or spans is None:
-                    result = self._run(spec, audio, feats)
+                    result = self.runner.run(spec, audio, feats)
                 else:
-                    result = self._run_spans(spec, audio, best.transcription, spans, speech)
-            except _ModelFailed as exc:
+                    result = self.runner.run_spans(spec, audio, best.transcription, spans, speech)
+            except ModelFailed as exc:
                 history.append(Attempt(spec.name, _scope(spans), exc.reason, error=exc.error))
                 errors.append(exc.__cause__ or exc)
                 continue
             elapsed = time.perf_counter() - t0
+            cpu1, peak = resource_usage()
             cost = spec.relative_cost * share
             spent += cost
             quality = score(result.confidence, feats, chosen.weights)
-            decision = decide(quality, spec.name, chosen, min_score=self.min_score)
-            best = _Run(result, spec, quality, decision, elapsed / max(cost, 1e-9))
+            decision = decide(
+                quality, spec.name, chosen, min_score=self.min_score, content_class=cls
+            )
+            if self.store is not None:
+                runs.append(
+                    JobRecord(
+                        job_id=job_id,
+                        model=spec.name,
+                        audio_duration_s=audio.duration_s * share,  # the audio this run heard
+                        processing_time_s=elapsed,
+                        score=quality.value,
+                        content_class=cls,
+                        cpu_seconds=max(0.0, cpu1 - cpu0),  # process-wide, see resource_usage
+                        peak_memory_bytes=peak,
+                    )
+                )
+            best = KeptRun(result, spec, quality, decision, elapsed / max(cost, 1e-9))
             history.append(
                 Attempt(
                     spec.name,
@@ -235,35 +283,52 @@ class Cascade:
                 break
             spans = self._plan_spans(best, chosen, speech) if i + 1 < len(rungs.models) else None
         if best is None:
-            raise _all_failed(rungs, history, errors)
-        return self._result(
+            raise all_failed(rungs, history, errors)
+        out = build_result(
             audio,
             chosen,
             rungs,
             best,
             history,
-            start,
-            started,
-            feats,
-            analysis_error,
-            pre_reason,
-            budget_hit,
+            start=start,
+            started=started,
+            feats=feats,
+            analysis_error=analysis_error,
+            pre_reason=pre_reason,
+            budget_hit=budget_hit,
+            job_id=job_id,
+            start_selection="bandit" if use_bandit else "rules",
+            content_class=cls,
         )
+        if pre_reason == "bandit":
+            largest = max(m.relative_cost for m in rungs.models)
+            self.learning.selector(rungs).update(
+                cls, rungs.models[start].name, best.score.value, spent / max(largest, 1e-9)
+            )
+        if self.store is not None:
+            record_result(self.store, out, runs)
+        return out
 
     # --- steps ------------------------------------------------------------------------------
 
     def _setup(
         self, preset: str | Preset | None, ladder: str | Sequence[str] | Ladder | None
-    ) -> tuple[Preset, Ladder]:
+    ) -> tuple[Preset, Ladder, bool]:
+        """The preset, the ladder and whether the start is chosen by the bandit."""
+        learned = self._preset_learned if preset is None else self.learning.is_learned(preset)
+        bandit = learned or self.start_selection == "bandit"
+        if learned:
+            rungs = self.ladder if ladder is None else get_ladder(ladder, self.ladders)
+            return self.learning.preset(rungs.name), rungs, bandit
         chosen = self.preset if preset is None else get_preset(preset, self.presets)
         if ladder is not None:
-            return chosen, get_ladder(ladder, self.ladders)
+            return chosen, get_ladder(ladder, self.ladders), bandit
         if preset is not None and chosen.ladder is not None:
-            return chosen, get_ladder(chosen.ladder, self.ladders)
-        return chosen, self.ladder
+            return chosen, get_ladder(chosen.ladder, self.ladders), bandit
+        return chosen, self.ladder, bandit
 
     def _over_budget(
-        self, spent: float, spec: ModelSpec, share: float, best: _Run, started: float
+        self, spent: float, spec: ModelSpec, share: float, best: KeptRun, started: float
     ) -> bool:
         cost = spec.relative_cost * share
         if self.max_cost is not None and spent + cost > self.max_cost:
@@ -274,7 +339,7 @@ class Cascade:
         return False
 
     def _plan_spans(
-        self, run: _Run, preset: Preset, speech: list[tuple[float, float]]
+        self, run: KeptRun, preset: Preset, speech: list[tuple[float, float]]
     ) -> list[tuple[float, float]] | None:
         if not self.segment_escalation:
             return None
@@ -288,168 +353,9 @@ class Cascade:
             max_share=self.segment_max_share,
         )
 
-    def _resolve(self, spec: ModelSpec) -> ModelSpec:
-        if spec.path is not None:
-            return spec
-        key = (spec.name, None if self.models_dir is None else str(self.models_dir))
-        with self._lock:
-            cached = self._resolved.get(key)
-        if cached is not None and cached.path is not None and cached.path.is_file():
-            return cached
-        resolved = resolve_model(spec.name, self.models_dir)
-        resolved = replace(resolved, relative_cost=spec.relative_cost)
-        with self._lock:
-            self._resolved[key] = resolved
-        return resolved
-
-    def _run(
-        self, spec: ModelSpec, audio: Audio, features: AudioFeatures | None = None
-    ) -> Transcription:
-        breaker = self.breakers.get(spec.name)
-        if not breaker.allow():
-            raise _ModelFailed("circuit_open", f"circuit breaker of {spec.name} is open")
-        try:
-            resolved = self._resolve(spec)
-        except ModelNotFoundError as exc:
-            breaker.record_failure()
-            raise _ModelFailed("model_failed", str(exc)) from exc
-        assert resolved.path is not None
-        for attempt in range(self.retries + 1):
-            try:
-                result = self.transcriber.transcribe(
-                    resolved.path,
-                    audio,
-                    self.options,
-                    name=resolved.name,
-                    sha256=resolved.sha256,
-                    audio_ctx=resolved.audio_ctx or 0,
-                    features=features,
-                )
-            except BackendError as exc:
-                if attempt < self.retries:
-                    time.sleep(self.backoff_s * 2**attempt)
-                    continue
-                breaker.record_failure()
-                raise _ModelFailed("model_failed", f"{type(exc).__name__}: {exc}") from exc
-            except ModelError as exc:  # not found / invalid / not loadable: never retried
-                breaker.record_failure()
-                raise _ModelFailed("model_failed", f"{type(exc).__name__}: {exc}") from exc
-            breaker.record_success()
-            return result
-        raise AssertionError("unreachable")  # pragma: no cover
-
-    def _run_spans(
-        self,
-        spec: ModelSpec,
-        audio: Audio,
-        base: Transcription,
-        spans: list[tuple[float, float]],
-        speech: list[tuple[float, float]],
-    ) -> Transcription:
-        assert base.tokens is not None
-        started = time.perf_counter()
-        pieces = []
-        for a, b in spans:
-            lo, hi = round(a * SAMPLE_RATE), round(b * SAMPLE_RATE)
-            part = Audio(
-                samples=audio.samples[lo:hi],
-                source=f"{audio.source}[{a:.2f}-{b:.2f}]",
-                original_sample_rate=SAMPLE_RATE,
-                original_channels=1,
-            )
-            run = self._run(spec, part)
-            assert run.tokens is not None
-            pieces.append(shift_tokens(run.tokens, lo / SAMPLE_RATE))
-        tokens = stitch_tokens(base.tokens, spans, pieces)
-        report = aggregate(tokens, speech_segments=speech)
-        segments = build_segments(tokens, report)
-        return replace(
-            base,
-            text=" ".join(s.text for s in segments if s.text),
-            segments=segments,
-            confidence=asdict(report.overall),
-            model=spec.name,
-            time_s=time.perf_counter() - started,
-            report=report,
-            tokens=tokens,
-        )
-
-    def _result(
-        self,
-        audio: Audio,
-        preset: Preset,
-        ladder: Ladder,
-        best: _Run,
-        history: list[Attempt],
-        start: int,
-        started: float,
-        feats: AudioFeatures | None,
-        analysis_error: str | None,
-        pre_reason: str,
-        budget_hit: bool,
-    ) -> CascadeResult:
-        total = time.perf_counter() - started
-        largest = max(ladder.models, key=lambda m: m.relative_cost)
-        estimate = best.rate_s * largest.relative_cost
-        tried = [h for h in history if h.reason != "budget_exhausted"]
-        if budget_hit:
-            reason = "budget_exhausted"
-        elif len(tried) == 1 and best.decision.accept:
-            reason = "accepted"
-        else:
-            reason = next(h.reason for h in reversed(tried) if h.reason != "accepted")
-        tr = best.transcription
-        metrics: dict[str, Any] = dict(tr.confidence)
-        metrics.update(
-            score=best.score.value,
-            threshold=best.decision.threshold,
-            flags=list(best.score.flags),
-            components=dict(best.score.components),
-        )
-        selection = {
-            "initial_model": ladder.models[start].name,
-            "final_model": best.model.name,
-            "escalation_count": max(0, len(tried) - 1),
-            "escalation_reason": reason,
-            "accepted": best.decision.accept,
-            "decision_metrics": metrics,
-            "decision_history": [h.to_dict() for h in history],
-            "processing_time_s": total,
-            "processing_time_saved_s": estimate - total,
-            "largest_model_estimate_s": estimate,
-        }
-        info = {
-            "duration": audio.duration_s,
-            "language": "en",
-            "preset": preset.name,
-            "ladder": ladder.name,
-            "ladder_models": list(ladder.names),
-            "preselect_reason": pre_reason,
-            "analysis": None if feats is None else feats.to_dict(),
-            "analysis_error": analysis_error,
-            "no_speech_estimate": tr.no_speech_estimate,
-        }
-        return CascadeResult(
-            audio=audio.source,
-            text=tr.text,
-            segments=tr.segments,
-            info=info,
-            confidence=dict(tr.confidence),
-            model_selection=selection,
-            transcription=tr,
-        )
-
 
 def _scope(spans: list[tuple[float, float]] | None) -> str:
     return "file" if spans is None else "segments"
-
-
-def _all_failed(ladder: Ladder, history: list[Attempt], errors: list[BaseException]) -> Exception:
-    detail = "; ".join(f"{h.model}: {h.error}" for h in history if h.error)
-    message = f"no model of ladder {ladder.name!r} produced a transcript ({detail})"
-    if errors and all(isinstance(e, ModelNotFoundError) for e in errors):
-        return ModelNotFoundError(message)
-    return BackendError(message)
 
 
 _DEFAULT: dict[tuple[Any, ...], Cascade] = {}

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from whisper_cascade.cli_ab import add_ab_commands
+from whisper_cascade.cli_flags import add_learning_flags
 from whisper_cascade.cli_learn import add_learn_commands
 from whisper_cascade.cli_models import add_models_commands
 from whisper_cascade.cli_report import add_report_commands
@@ -102,16 +103,21 @@ def _cmd_transcribe(args: argparse.Namespace) -> int:
     if args.model:
         return _transcribe_single(args)
     from whisper_cascade.cascade import Cascade
+    from whisper_cascade.cli_flags import cascade_options
 
     failures = 0
-    with Cascade(
-        args.ladder,
-        args.preset,
-        models_dir=args.models_dir,
-        n_threads=args.threads,
-        context=_context(args),
-        **_user_settings(args),
-    ) as cascade:
+    with (
+        cascade_options(args) as learning,
+        Cascade(
+            args.ladder,
+            args.preset,
+            models_dir=args.models_dir,
+            n_threads=args.threads,
+            context=_context(args),
+            **_user_settings(args),
+            **learning,
+        ) as cascade,
+    ):
         for source in _progress(list(args.audio)):
             try:
                 result = cascade.transcribe(source)
@@ -171,14 +177,19 @@ def _cmd_eval(args: argparse.Namespace) -> int:
         report = run_eval(args.manifest, one, progress=not args.json and sys.stderr.isatty())
     else:
         from whisper_cascade.cascade import Cascade
+        from whisper_cascade.cli_flags import cascade_options
 
-        with Cascade(
-            args.ladder,
-            args.preset,
-            models_dir=args.models_dir,
-            context=_context(args),
-            **_user_settings(args),
-        ) as cascade:
+        with (
+            cascade_options(args) as learning,
+            Cascade(
+                args.ladder,
+                args.preset,
+                models_dir=args.models_dir,
+                context=_context(args),
+                **_user_settings(args),
+                **learning,
+            ) as cascade,
+        ):
             report = run_eval(
                 args.manifest,
                 lambda source: cascade.transcribe(source).to_dict(),
@@ -283,7 +294,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--model", help="one model (a name or a ggml file path): no cascade, no escalation"
     )
-    p.add_argument("--preset", default="balanced", help="fast, balanced (default) or accurate")
+    p.add_argument(
+        "--preset", default="balanced", help="fast, balanced (default), accurate or learned"
+    )
     p.add_argument("--ladder", default=None, help="micro (default), openai, openai.en or a list")
     p.add_argument("--models-dir", help="folder holding ggml-NAME.bin files")
     p.add_argument(
@@ -299,6 +312,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--output-dir", help="folder for --output-format files (default: .)")
     _add_context_flags(p)
+    add_learning_flags(p)
     p.set_defaults(handler=_cmd_transcribe)
 
     p = sub.add_parser("eval", help="WER, time and escalation statistics over a manifest")
@@ -314,6 +328,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--json", action="store_true")
     _add_context_flags(p)
+    add_learning_flags(p)
     p.set_defaults(handler=_cmd_eval)
 
     p = sub.add_parser("analyze", help="audio features and the recommended starting model")

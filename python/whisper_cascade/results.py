@@ -7,7 +7,8 @@ final transcript pass its threshold), ``decision_metrics`` (the final confidence
 ``score``, ``threshold``, ``flags``, ``components``), ``decision_history`` (one entry per attempt:
 ``model``, ``scope`` ``"file"|"segments"``, ``score``, ``threshold``, ``time_s``, ``cost``,
 ``reason``, ``spans``, ``error``), ``processing_time_s``, ``processing_time_saved_s`` and
-``largest_model_estimate_s``.
+``largest_model_estimate_s``, plus ``job_id`` (the store's job id), ``start_selection``
+(``"rules"`` or ``"bandit"``) and ``content_class`` (also in ``info``).
 
 ``escalation_reason`` is ``accepted`` when the first transcript was accepted,
 ``budget_exhausted`` when a cost or latency budget stopped the climb, otherwise the reason of the
@@ -23,12 +24,29 @@ the cascade cost more than running the largest model would have.
 
 from __future__ import annotations
 
+import time
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from whisper_cascade.errors import BackendError, ModelNotFoundError
 from whisper_cascade.transcriber import Segment, Transcription
 
-__all__ = ["ESCALATION_REASONS", "Attempt", "CascadeResult"]
+if TYPE_CHECKING:
+    from whisper_cascade.audio import Audio
+    from whisper_cascade.features import AudioFeatures
+    from whisper_cascade.ladders import Ladder
+    from whisper_cascade.models import ModelSpec
+    from whisper_cascade.policy import Decision, Score
+    from whisper_cascade.presets import Preset
+
+__all__ = [
+    "ESCALATION_REASONS",
+    "Attempt",
+    "CascadeResult",
+    "KeptRun",
+    "all_failed",
+    "build_result",
+]
 
 ESCALATION_REASONS = (
     "accepted",
@@ -97,3 +115,97 @@ class CascadeResult:
             "info": dict(self.info),
             "model_selection": dict(self.model_selection),
         }
+
+
+@dataclass
+class KeptRun:
+    """The transcript the cascade keeps so far and where it came from."""
+
+    transcription: Transcription
+    model: ModelSpec
+    score: Score
+    decision: Decision
+    rate_s: float  # observed seconds per (relative cost × share of the audio)
+
+
+def build_result(
+    audio: Audio,
+    preset: Preset,
+    ladder: Ladder,
+    best: KeptRun,
+    history: list[Attempt],
+    *,
+    start: int,
+    started: float,
+    feats: AudioFeatures | None,
+    analysis_error: str | None,
+    pre_reason: str,
+    budget_hit: bool,
+    job_id: str,
+    start_selection: str,
+    content_class: str,
+) -> CascadeResult:
+    """Assemble the :class:`CascadeResult` of a finished climb (``started``: perf_counter)."""
+    total = time.perf_counter() - started
+    largest = max(ladder.models, key=lambda m: m.relative_cost)
+    estimate = best.rate_s * largest.relative_cost
+    tried = [h for h in history if h.reason != "budget_exhausted"]
+    if budget_hit:
+        reason = "budget_exhausted"
+    elif len(tried) == 1 and best.decision.accept:
+        reason = "accepted"
+    else:
+        reason = next(h.reason for h in reversed(tried) if h.reason != "accepted")
+    tr = best.transcription
+    metrics: dict[str, Any] = dict(tr.confidence)
+    metrics.update(
+        score=best.score.value,
+        threshold=best.decision.threshold,
+        flags=list(best.score.flags),
+        components=dict(best.score.components),
+    )
+    selection = {
+        "initial_model": ladder.models[start].name,
+        "final_model": best.model.name,
+        "escalation_count": max(0, len(tried) - 1),
+        "escalation_reason": reason,
+        "accepted": best.decision.accept,
+        "decision_metrics": metrics,
+        "decision_history": [h.to_dict() for h in history],
+        "processing_time_s": total,
+        "processing_time_saved_s": estimate - total,
+        "largest_model_estimate_s": estimate,
+        "job_id": job_id,
+        "start_selection": start_selection,
+        "content_class": content_class,
+    }
+    info = {
+        "duration": audio.duration_s,
+        "language": "en",
+        "preset": preset.name,
+        "ladder": ladder.name,
+        "ladder_models": list(ladder.names),
+        "preselect_reason": pre_reason,
+        "content_class": content_class,
+        "analysis": None if feats is None else feats.to_dict(),
+        "analysis_error": analysis_error,
+        "no_speech_estimate": tr.no_speech_estimate,
+    }
+    return CascadeResult(
+        audio=audio.source,
+        text=tr.text,
+        segments=tr.segments,
+        info=info,
+        confidence=dict(tr.confidence),
+        model_selection=selection,
+        transcription=tr,
+    )
+
+
+def all_failed(ladder: Ladder, history: list[Attempt], errors: list[BaseException]) -> Exception:
+    """The error to raise when no rung of ``ladder`` produced a transcript."""
+    detail = "; ".join(f"{h.model}: {h.error}" for h in history if h.error)
+    message = f"no model of ladder {ladder.name!r} produced a transcript ({detail})"
+    if errors and all(isinstance(e, ModelNotFoundError) for e in errors):
+        return ModelNotFoundError(message)
+    return BackendError(message)
