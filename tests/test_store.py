@@ -26,12 +26,13 @@ from whisper_cascade.store import (
     DecisionRecord,
     JobRecord,
     QualityRecord,
+    ServiceJobRecord,
     SpoolingStore,
     SqliteStore,
     StoreUnavailableError,
     open_store,
 )
-from whisper_cascade.store._sql import SqlStore
+from whisper_cascade.store._sql import MIGRATIONS, SqlStore
 
 PG_BINS = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
 
@@ -151,13 +152,13 @@ def _job(i: int, t: float = 1000.0) -> JobRecord:
 
 def test_migrations_are_idempotent(backend: Backend) -> None:
     with _raw(backend) as first:
-        assert first.schema_version() == 1
+        assert first.schema_version() == len(MIGRATIONS)
         first.record_job(_job(1))
     with _raw(backend) as second:
-        assert second.migrate() == 1
-        assert second.schema_version() == 1
+        assert second.migrate() == len(MIGRATIONS)
+        assert second.schema_version() == len(MIGRATIONS)
         assert second.count("jobs") == 1
-        assert second.count("schema_version") == 1
+        assert second.count("schema_version") == len(MIGRATIONS)
 
 
 def test_records_round_trip(backend: Backend) -> None:
@@ -304,6 +305,46 @@ def test_every_write_spools_and_replays(backend: Backend, tmp_path: Path) -> Non
         assert test is not None and test.status == "running"
         assert up.assign_ab("t", "s", "a") == "b"
         assert [o.job_id for o in up.ab_observations("t")] == ["j"]
+
+
+def test_service_jobs(backend: Backend, tmp_path: Path) -> None:
+    with _raw(backend) as store:
+        store.create_service_job(ServiceJobRecord("j1", "queued", '{"preset": null}', None, None,
+                                                  1.0, 1.0))  # fmt: skip
+        store.create_service_job(ServiceJobRecord("j1", "running", "{}"))  # id exists: kept
+        got = store.get_service_job("j1")
+        assert got == ServiceJobRecord("j1", "queued", '{"preset": null}', None, None, 1.0, 1.0)
+        store.update_service_job("j1", "done", result_json='{"text": "x"}', updated_at=2.0)
+        got = store.get_service_job("j1")
+        assert got is not None and (got.status, got.result_json, got.updated_at) == (
+            "done",
+            '{"text": "x"}',
+            2.0,
+        )
+        assert store.get_service_job("nope") is None
+        assert store.count("service_jobs") == 1
+        with pytest.raises(StateError):
+            store.update_service_job("nope", "failed")
+        with pytest.raises(InvalidArgumentError):
+            store.update_service_job("j1", "exploded")
+        with pytest.raises(InvalidArgumentError):
+            store.create_service_job(ServiceJobRecord("j2", "exploded", "{}"))
+    backend.down()
+    try:
+        down = open_store(backend.location, spool_dir=tmp_path)
+        down.create_service_job(ServiceJobRecord("j3", "queued", "{}", created_at=5.0))
+        down.update_service_job("j3", "failed", error_json='{"type": "AudioError"}')
+        assert down.pending() == 2
+        with pytest.raises(StoreUnavailableError):
+            down.get_service_job("j3")
+        down.close()
+    finally:
+        backend.up()
+    with open_store(backend.location, spool_dir=tmp_path) as up:
+        assert up.flush() == 2
+        got = up.get_service_job("j3")
+        assert got is not None and got.status == "failed" and got.created_at == 5.0
+        assert got.error_json == '{"type": "AudioError"}'
 
 
 def test_backend_lost_while_open(backend: Backend, tmp_path: Path) -> None:
