@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+from whisper_cascade.cli_serve import add_serve_command
 from whisper_cascade.errors import ModelValidationError, WhisperCascadeError
 
 Handler = Callable[[argparse.Namespace], int]
@@ -375,6 +376,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.set_defaults(handler=_cmd_models_list)
     _add_zoo_commands(sub)
+    add_serve_command(sub)
     return parser
 
 
