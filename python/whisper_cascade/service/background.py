@@ -1,4 +1,4 @@
-"""A real uvicorn server on a free loopback port, in a background thread (tests and bench)."""
+"""Run the app with uvicorn in a background thread (embedding, tests, the load bench)."""
 
 from __future__ import annotations
 
@@ -13,17 +13,20 @@ from fastapi import FastAPI
 
 
 def free_port() -> int:
+    """A TCP port on 127.0.0.1 that was free a moment ago."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
 
 
 @contextmanager
-def serve(app: FastAPI, port: int | None = None) -> Iterator[str]:
-    """Run ``app`` on loopback until the block ends; yields the base URL."""
+def serve_in_thread(
+    app: FastAPI, host: str = "127.0.0.1", port: int | None = None, log_level: str = "warning"
+) -> Iterator[str]:
+    """Serve ``app`` until the block ends (then shut it down); yields the base URL."""
     port = port or free_port()
     config = uvicorn.Config(
-        app, host="127.0.0.1", port=port, log_level="warning", lifespan="on", backlog=2048
+        app, host=host, port=port, log_level=log_level, lifespan="on", backlog=2048
     )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
@@ -34,7 +37,7 @@ def serve(app: FastAPI, port: int | None = None) -> Iterator[str]:
             raise RuntimeError("uvicorn did not start")
         time.sleep(0.02)
     try:
-        yield f"http://127.0.0.1:{port}"
+        yield f"http://{host}:{port}"
     finally:
         server.should_exit = True
         thread.join(timeout=30)
