@@ -28,7 +28,7 @@ from whisper_cascade.presets import get_preset
 from whisper_cascade.service import ServiceSettings, create_app
 from whisper_cascade.service.background import free_port
 from whisper_cascade.service.background import serve_in_thread as serve
-from whisper_cascade.store import SqliteStore
+from whisper_cascade.store import SqliteStore, open_store
 
 NAMES = ("micro-s", "micro-m", "micro-l")
 ACCEPT_ALL = get_preset("balanced").with_overrides(
@@ -389,3 +389,40 @@ def test_serve_cli(models: Path, tmp_path: Path) -> None:
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+
+
+def test_streamed_upload_over_limit(models: Path, tmp_path: Path) -> None:
+    settings = _settings(models, tmp_path / "c.db", max_upload_bytes=1000)
+
+    def chunks() -> Iterator[bytes]:  # no Content-Length: counted while it streams
+        yield b'--b\r\nContent-Disposition: form-data; name="file"; filename="a.wav"\r\n\r\n'
+        for _ in range(40):
+            yield b"\0" * 4096
+        yield b"\r\n--b--\r\n"
+
+    with serve(create_app(settings)) as url:
+        r = httpx.post(
+            url + "/transcribe",
+            content=chunks(),
+            headers={"Content-Type": "multipart/form-data; boundary=b"},
+        )
+        _error(r, 413, "PayloadTooLarge")
+        assert httpx.get(url + "/health").status_code == 200
+
+
+def test_active_registry_model_by_name(models: Path, tmp_path: Path) -> None:
+    store = open_store(tmp_path / "r.db")
+    path = models / "ggml-micro-m.bin"
+    store.register_model("custom-x", str(path), "", "micro", "1")
+    store.set_deployment("custom-x", "1", "active")
+    store.register_model("custom-y", str(path), "", "micro", "1")  # registered, not active
+    with serve(create_app(_settings(models, tmp_path / "unused.db"), store=store)) as url:
+        client = openai.OpenAI(base_url=url + "/v1", api_key="unused", max_retries=0)
+        r = client.audio.transcriptions.create(
+            model="custom-x", file=("a.wav", SAMPLE), response_format="verbose_json"
+        )
+        assert r.model_dump()["model_selection"]["final_model"] == "custom-x"
+        with pytest.raises(openai.BadRequestError):
+            client.audio.transcriptions.create(model="custom-y", file=("a.wav", SAMPLE))
+        names = {m["name"] for m in httpx.get(url + "/models").json()["models"]}
+        assert "custom-x" in names and "custom-y" not in names

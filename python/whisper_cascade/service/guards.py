@@ -76,8 +76,14 @@ class RequestGuard:
         started = time.perf_counter()
         limit = self.service.settings.max_upload_bytes + MULTIPART_SLACK
         status = {"code": 500, "sent": False}
+        over = False
 
         async def send_wrapper(message: Message) -> None:
+            if over:  # the body was cut off: whatever the app answers becomes our 413
+                if not status["sent"]:
+                    status["code"], status["sent"] = 413, True
+                    await self._reject(scope, send)
+                return
             if message["type"] == "http.response.start":
                 status["code"] = int(message["status"])
                 status["sent"] = True
@@ -86,24 +92,27 @@ class RequestGuard:
         received = 0
 
         async def receive_wrapper() -> Message:
-            nonlocal received
+            nonlocal received, over
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > limit:
+                    over = True
                     raise _BodyTooLarge
             return message
 
         try:
             declared = _content_length(scope)
             if declared is not None and declared > limit:
-                await self._reject(scope, send_wrapper)
+                status["code"], status["sent"] = 413, True
+                await self._reject(scope, send)
             else:
                 await self.app(scope, receive_wrapper, send_wrapper)
         except _BodyTooLarge:
             if status["sent"]:
                 raise
-            await self._reject(scope, send_wrapper)
+            status["code"], status["sent"] = 413, True
+            await self._reject(scope, send)
         finally:
             route = scope.get("route")
             endpoint = getattr(route, "path", None) or "unmatched"
