@@ -26,6 +26,7 @@ from whisper_cascade.store import (
     DecisionRecord,
     JobRecord,
     QualityRecord,
+    ServiceJobRecord,
     SpoolingStore,
     SqliteStore,
     StoreUnavailableError,
@@ -304,6 +305,46 @@ def test_every_write_spools_and_replays(backend: Backend, tmp_path: Path) -> Non
         assert test is not None and test.status == "running"
         assert up.assign_ab("t", "s", "a") == "b"
         assert [o.job_id for o in up.ab_observations("t")] == ["j"]
+
+
+def test_service_jobs(backend: Backend, tmp_path: Path) -> None:
+    with _raw(backend) as store:
+        store.create_service_job(ServiceJobRecord("j1", "queued", '{"preset": null}', None, None,
+                                                  1.0, 1.0))  # fmt: skip
+        store.create_service_job(ServiceJobRecord("j1", "running", "{}"))  # id exists: kept
+        got = store.get_service_job("j1")
+        assert got == ServiceJobRecord("j1", "queued", '{"preset": null}', None, None, 1.0, 1.0)
+        store.update_service_job("j1", "done", result_json='{"text": "x"}', updated_at=2.0)
+        got = store.get_service_job("j1")
+        assert got is not None and (got.status, got.result_json, got.updated_at) == (
+            "done",
+            '{"text": "x"}',
+            2.0,
+        )
+        assert store.get_service_job("nope") is None
+        assert store.count("service_jobs") == 1
+        with pytest.raises(StateError):
+            store.update_service_job("nope", "failed")
+        with pytest.raises(InvalidArgumentError):
+            store.update_service_job("j1", "exploded")
+        with pytest.raises(InvalidArgumentError):
+            store.create_service_job(ServiceJobRecord("j2", "exploded", "{}"))
+    backend.down()
+    try:
+        down = open_store(backend.location, spool_dir=tmp_path)
+        down.create_service_job(ServiceJobRecord("j3", "queued", "{}", created_at=5.0))
+        down.update_service_job("j3", "failed", error_json='{"type": "AudioError"}')
+        assert down.pending() == 2
+        with pytest.raises(StoreUnavailableError):
+            down.get_service_job("j3")
+        down.close()
+    finally:
+        backend.up()
+    with open_store(backend.location, spool_dir=tmp_path) as up:
+        assert up.flush() == 2
+        got = up.get_service_job("j3")
+        assert got is not None and got.status == "failed" and got.created_at == 5.0
+        assert got.error_json == '{"type": "AudioError"}'
 
 
 def test_backend_lost_while_open(backend: Backend, tmp_path: Path) -> None:

@@ -14,6 +14,7 @@ from whisper_cascade.cli_flags import add_learning_flags
 from whisper_cascade.cli_learn import add_learn_commands
 from whisper_cascade.cli_models import add_models_commands
 from whisper_cascade.cli_report import add_report_commands
+from whisper_cascade.cli_serve import add_serve_command
 from whisper_cascade.errors import ModelValidationError, WhisperCascadeError
 
 Handler = Callable[[argparse.Namespace], int]
@@ -352,6 +353,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_learn_commands(sub)
     add_ab_commands(sub)
     add_report_commands(sub)
+    add_serve_command(sub)
     return parser
 
 

@@ -17,6 +17,7 @@ from ..errors import InvalidArgumentError, StateError
 from .base import (
     AB_STATUSES,
     DEPLOYMENT_STATES,
+    SERVICE_JOB_STATUSES,
     ABObservation,
     ABTestRecord,
     DecisionRecord,
@@ -24,6 +25,7 @@ from .base import (
     JobRecord,
     ModelRecord,
     QualityRecord,
+    ServiceJobRecord,
     Store,
 )
 
@@ -76,6 +78,13 @@ MIGRATIONS: list[list[str]] = [
             reference TEXT NOT NULL, created_at DOUBLE PRECISION NOT NULL)""",
         "CREATE UNIQUE INDEX feedback_item ON feedback (audio_hash, reference)",
     ],
+    [
+        """CREATE TABLE service_jobs (
+            job_id TEXT PRIMARY KEY, status TEXT NOT NULL, request_json TEXT NOT NULL,
+            result_json TEXT, error_json TEXT, created_at DOUBLE PRECISION NOT NULL,
+            updated_at DOUBLE PRECISION NOT NULL)""",
+        "CREATE INDEX service_jobs_created ON service_jobs (created_at)",
+    ],
 ]
 
 _JOB_COLS = (
@@ -90,6 +99,7 @@ _MODEL_COLS = "name, version, path, sha256, ladder, state, created_at, updated_a
 _AB_COLS = "test_id, name, arms_json, config_json, status, created_at"
 _OBS_COLS = "test_id, arm, job_id, metrics_json, created_at"
 _FEEDBACK_COLS = "audio_hash, audio_path, reference, created_at"
+_SERVICE_JOB_COLS = "job_id, status, request_json, result_json, error_json, created_at, updated_at"
 
 
 class Cursor(Protocol):
@@ -353,6 +363,42 @@ class SqlStore(Store):
         rows = self._query(f"SELECT {_FEEDBACK_COLS} FROM feedback ORDER BY created_at, id")
         return [FeedbackRecord(*row) for row in rows]
 
+    def create_service_job(self, record: ServiceJobRecord) -> None:
+        _check_service_status(record.status)
+        r = record
+        self._write(
+            f"INSERT INTO service_jobs ({_SERVICE_JOB_COLS}) VALUES ({_marks(7)}) "
+            "ON CONFLICT (job_id) DO NOTHING",
+            (r.job_id, r.status, r.request_json, r.result_json, r.error_json, r.created_at,
+             r.updated_at),
+        )  # fmt: skip
+
+    def update_service_job(
+        self,
+        job_id: str,
+        status: str,
+        result_json: str | None = None,
+        error_json: str | None = None,
+        updated_at: float | None = None,
+    ) -> None:
+        _check_service_status(status)
+        with self._transaction() as cur:
+            self._exec(cur, "SELECT 1 FROM service_jobs WHERE job_id = ?", (job_id,))
+            if not cur.fetchall():
+                raise StateError(f"unknown service job {job_id!r}")
+            self._exec(
+                cur,
+                "UPDATE service_jobs SET status = ?, result_json = ?, error_json = ?, "
+                "updated_at = ? WHERE job_id = ?",
+                (status, result_json, error_json, updated_at or time.time(), job_id),
+            )
+
+    def get_service_job(self, job_id: str) -> ServiceJobRecord | None:
+        rows = self._query(
+            f"SELECT {_SERVICE_JOB_COLS} FROM service_jobs WHERE job_id = ?", (job_id,)
+        )
+        return ServiceJobRecord(*rows[0]) if rows else None
+
     def count(self, table: str) -> int:
         """Row count of one store table (for reports and checks)."""
         if table not in _TABLES:
@@ -362,8 +408,15 @@ class SqlStore(Store):
 
 _TABLES = frozenset(
     {"jobs", "decisions", "quality", "analysis_cache", "bandit_state", "models", "ab_tests",
-     "ab_assignments", "ab_observations", "feedback", "schema_version"}
+     "ab_assignments", "ab_observations", "feedback", "service_jobs", "schema_version"}
 )  # fmt: skip
+
+
+def _check_service_status(status: str) -> None:
+    if status not in SERVICE_JOB_STATUSES:
+        raise InvalidArgumentError(
+            f"unknown service job status {status!r}; expected one of {SERVICE_JOB_STATUSES}"
+        )
 
 
 def _check_ab_status(status: str) -> None:

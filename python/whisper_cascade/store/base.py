@@ -23,6 +23,7 @@ class StoreUnavailableError(StoreError):
 
 DEPLOYMENT_STATES = ("registered", "candidate", "canary", "active", "retired", "rolled_back")
 AB_STATUSES = ("created", "running", "stopped", "completed")
+SERVICE_JOB_STATUSES = ("queued", "running", "done", "failed")
 
 
 def _now() -> float:
@@ -117,6 +118,19 @@ class FeedbackRecord:
     created_at: float = field(default_factory=_now)
 
 
+@dataclass(frozen=True)
+class ServiceJobRecord:
+    """An asynchronous job of the HTTP service; result and error are JSON documents."""
+
+    job_id: str
+    status: str
+    request_json: str
+    result_json: str | None = None
+    error_json: str | None = None
+    created_at: float = field(default_factory=_now)
+    updated_at: float = field(default_factory=_now)
+
+
 class Store(abc.ABC):
     """Persistence for metrics, decisions, quality, caches, bandit state, registry and A/B tests."""
 
@@ -207,6 +221,25 @@ class Store(abc.ABC):
     @abc.abstractmethod
     def feedback(self) -> list[FeedbackRecord]:
         """All feedback, oldest first."""
+
+    @abc.abstractmethod
+    def create_service_job(self, record: ServiceJobRecord) -> None:
+        """Create a service job (an existing id is left as it is)."""
+
+    @abc.abstractmethod
+    def update_service_job(
+        self,
+        job_id: str,
+        status: str,
+        result_json: str | None = None,
+        error_json: str | None = None,
+        updated_at: float | None = None,
+    ) -> None:
+        """Set a service job's status with its result or error JSON (None clears them)."""
+
+    @abc.abstractmethod
+    def get_service_job(self, job_id: str) -> ServiceJobRecord | None:
+        """The service job ``job_id``, or None."""
 
     @abc.abstractmethod
     def close(self) -> None:

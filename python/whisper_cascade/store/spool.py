@@ -16,6 +16,7 @@ import json
 import logging
 import os
 import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,7 @@ from .base import (
     JobRecord,
     ModelRecord,
     QualityRecord,
+    ServiceJobRecord,
     Store,
     StoreError,
     StoreUnavailableError,
@@ -61,6 +63,12 @@ def _apply(store: Store, op: str, a: dict[str, Any]) -> None:
         store.record_ab_observation(ABObservation(**a))
     elif op == "add_feedback":
         store.add_feedback(FeedbackRecord(**a))
+    elif op == "create_service_job":
+        store.create_service_job(ServiceJobRecord(**a))
+    elif op == "update_service_job":
+        store.update_service_job(
+            a["job_id"], a["status"], a["result_json"], a["error_json"], a["updated_at"]
+        )
     else:
         raise StoreError(f"unknown spooled operation {op!r}")
 
@@ -211,6 +219,35 @@ class SpoolingStore(Store):
     def add_feedback(self, record: FeedbackRecord) -> None:
         self._write("add_feedback", dataclasses.asdict(record), lambda s: s.add_feedback(record))
 
+    def create_service_job(self, record: ServiceJobRecord) -> None:
+        self._write(
+            "create_service_job",
+            dataclasses.asdict(record),
+            lambda s: s.create_service_job(record),
+        )
+
+    def update_service_job(
+        self,
+        job_id: str,
+        status: str,
+        result_json: str | None = None,
+        error_json: str | None = None,
+        updated_at: float | None = None,
+    ) -> None:
+        at = time.time() if updated_at is None else updated_at  # fixed now, for a later replay
+        args = {
+            "job_id": job_id,
+            "status": status,
+            "result_json": result_json,
+            "error_json": error_json,
+            "updated_at": at,
+        }
+        self._write(
+            "update_service_job",
+            args,
+            lambda s: s.update_service_job(job_id, status, result_json, error_json, at),
+        )
+
     # Reads go to the backend and raise StoreUnavailableError while it is down.
     def _read(self, call: Callable[[Store], Any]) -> Any:
         with self._lock:
@@ -258,6 +295,10 @@ class SpoolingStore(Store):
 
     def feedback(self) -> list[FeedbackRecord]:
         result: list[FeedbackRecord] = self._read(lambda s: s.feedback())
+        return result
+
+    def get_service_job(self, job_id: str) -> ServiceJobRecord | None:
+        result: ServiceJobRecord | None = self._read(lambda s: s.get_service_job(job_id))
         return result
 
     def close(self) -> None:
