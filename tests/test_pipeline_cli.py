@@ -114,6 +114,7 @@ def test_demo_without_models_explains(
     assert str(tmp_path) in out
 
 
+@pytest.mark.bundled
 def test_demo_runs_on_the_bundled_models(capsys: pytest.CaptureFixture[str]) -> None:
     assert cli.main(["demo"]) == 0
     out = capsys.readouterr().out
