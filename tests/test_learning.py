@@ -83,7 +83,8 @@ def _check_records(store: Store, ms: dict, cls: str, duration: float) -> None:  
     assert sum(j.cpu_seconds for j in jobs) > 0
     (decision,) = store.decisions_since(0)
     assert decision.job_id == ms["job_id"] and decision.final_model == "micro-l"
-    assert json.loads(decision.metrics_json) == json.loads(json.dumps(ms["decision_metrics"]))
+    recorded = json.loads(json.dumps(dict(ms["decision_metrics"], largest_model="micro-l")))
+    assert json.loads(decision.metrics_json) == recorded
     assert decision.time_saved_s == ms["processing_time_saved_s"]
     (quality,) = store.quality_since(0)
     assert quality.score == ms["decision_metrics"]["score"] and quality.wer is None
@@ -118,6 +119,29 @@ def test_store_records_and_analysis_cache(
         assert calls == [1] and r2.info["analysis"] == r.info["analysis"]
         assert c2.health()["analysis_cache"]["misses"] == 1
         assert len(store.jobs_since(0)) == 4
+
+
+def test_reports_read_the_recorded_largest_model_and_score(
+    models: Path, sample: Audio, tmp_path: Path
+) -> None:
+    from whisper_cascade.config import Prices
+    from whisper_cascade.report import cost_report, performance_report
+
+    with SqliteStore(tmp_path / "store.db") as store:
+        # only micro-s runs: without the recorded name the report would guess micro-s
+        c = Cascade("micro", ACCEPT_ALL, models_dir=models, store=store)
+        ms = c.transcribe(sample).model_selection
+        (decision,) = store.decisions_since(0)
+        metrics = json.loads(decision.metrics_json)
+        assert metrics["largest_model"] == ms["largest_model"] == "micro-l"
+        assert metrics["score"] == ms["decision_metrics"]["score"]
+        cost = cost_report(store, Prices(cpu_hour=1.0, per_model={"micro-l": 0.5}))
+        perf = performance_report(store)
+    assert cost["largest_model"] == "micro-l"
+    (job,) = cost["jobs"]
+    assert job["models"] == ["micro-s"] and job["largest_only_cost"] >= 0.5
+    assert perf["averages"]["final_score"] == metrics["score"]
+    assert perf["totals"]["time_saved_s"] == ms["processing_time_saved_s"]
 
 
 def test_store_failures_never_fail_a_transcription(

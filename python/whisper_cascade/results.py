@@ -6,9 +6,10 @@ whose transcript was kept; with segment-level escalation some spans come from ea
 final transcript pass its threshold), ``decision_metrics`` (the final confidence metrics plus
 ``score``, ``threshold``, ``flags``, ``components``), ``decision_history`` (one entry per attempt:
 ``model``, ``scope`` ``"file"|"segments"``, ``score``, ``threshold``, ``time_s``, ``cost``,
-``reason``, ``spans``, ``error``), ``processing_time_s``, ``processing_time_saved_s`` and
-``largest_model_estimate_s``, plus ``job_id`` (the store's job id), ``start_selection``
-(``"rules"`` or ``"bandit"``) and ``content_class`` (also in ``info``).
+``reason``, ``spans``, ``error``), ``processing_time_s``, ``processing_time_saved_s``,
+``largest_model_estimate_s`` and ``largest_model`` (the ladder's most expensive rung), plus
+``job_id`` (the store's job id), ``start_selection`` (``"rules"`` or ``"bandit"``) and
+``content_class`` (also in ``info``).
 
 ``escalation_reason`` is ``accepted`` when the first transcript was accepted,
 ``budget_exhausted`` when a cost or latency budget stopped the climb, otherwise the reason of the
@@ -175,6 +176,7 @@ def build_result(
         "processing_time_s": total,
         "processing_time_saved_s": estimate - total,
         "largest_model_estimate_s": estimate,
+        "largest_model": largest.name,
         "job_id": job_id,
         "start_selection": start_selection,
         "content_class": content_class,
