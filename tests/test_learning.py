@@ -144,6 +144,62 @@ def test_reports_read_the_recorded_largest_model_and_score(
     assert perf["totals"]["time_saved_s"] == ms["processing_time_saved_s"]
 
 
+def _reward_of(c: Cascade, cls: str, model: str) -> float:
+    stats = c.learning.selector(c.ladder).stats(cls)[model]
+    assert stats["pulls"] == 1
+    return float(stats["mean_reward"])
+
+
+def test_reference_wer_reaches_result_store_and_bandit(
+    models: Path, sample: Audio, tmp_path: Path
+) -> None:
+    from whisper_cascade.evaluation import word_error_rate
+
+    hypothesis = Cascade("micro", ESCALATE, models_dir=models, segment_escalation=False)
+    truth = hypothesis.transcribe(sample).text  # deterministic decoding: the same text again
+    for name, reference in (("exact", truth), ("wrong", "turn off the garden sprinklers now")):
+        with SqliteStore(tmp_path / f"{name}.db") as store:
+            c = Cascade(
+                "micro", ESCALATE, models_dir=models, segment_escalation=False, store=store,
+                start_selection="bandit",
+            )  # fmt: skip
+            r = c.transcribe(sample, reference=reference)
+            ms = r.model_selection
+            wer = word_error_rate(reference, r.text)
+            assert ms["wer"] == wer and (wer == 0.0) == (name == "exact")
+            (quality,) = store.quality_since(0)
+            assert quality.has_reference and quality.wer == wer
+            jobs = store.jobs_since(0)
+            assert [j.wer for j in jobs[:-1]] == [None] * (len(jobs) - 1) and jobs[-1].wer == wer
+            spent = sum(h["cost"] for h in ms["decision_history"])
+            fraction = spent / max(m.relative_cost for m in c.ladder.models)
+            expected = start_reward(min(1.0, max(0.0, 1.0 - wer)), fraction)
+            got = _reward_of(c, ms["content_class"], ms["initial_model"])
+            assert got == pytest.approx(expected)
+            if name == "exact":  # the score would have given less than a perfect transcript
+                assert got > start_reward(ms["decision_metrics"]["score"], fraction)
+    plain = Cascade("micro", ACCEPT_ALL, models_dir=models).transcribe(sample)
+    assert plain.model_selection["wer"] is None
+    with pytest.raises(InvalidArgumentError, match="reference"):
+        Cascade("micro", ACCEPT_ALL, models_dir=models).transcribe(sample, reference=b"x")  # type: ignore[arg-type]
+
+
+def test_run_eval_gives_the_cascade_each_reference(models: Path, tmp_path: Path) -> None:
+    from whisper_cascade.evaluation import run_eval
+    from whisper_cascade.manifest import ManifestItem
+
+    items = [
+        ManifestItem(audio="s.wav", path=sample_path(), text=text, condition=None)
+        for text in ("turn on the kitchen lights", "")
+    ]
+    with SqliteStore(tmp_path / "eval.db") as store:
+        c = Cascade("micro", ACCEPT_ALL, models_dir=models, store=store)
+        report = run_eval(items, c)
+        quality = store.quality_since(0)
+    assert [q.has_reference for q in quality] == [True, True]
+    assert [q.wer for q in quality] == [i.wer for i in report.items]
+
+
 def test_store_failures_never_fail_a_transcription(
     models: Path, sample: Audio, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -291,6 +347,8 @@ def test_cli_store_flags_and_budgets(
     assert cli.main(args) == 0
     with SqliteStore(evaldb) as store:
         assert len(store.decisions_since(0)) == 1
+        (quality,) = store.quality_since(0)
+        assert quality.has_reference and quality.wer is not None
 
 
 def test_cli_flagsed_preset_end_to_end(
