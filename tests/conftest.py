@@ -1,10 +1,17 @@
-"""Shared pytest configuration: the --run-slow flag for long runs."""
+"""Shared pytest configuration: the --run-slow flag for long runs, the private default store,
+and the PostgreSQL fixtures (one throwaway server per run, see ``pg_support``)."""
 
 from __future__ import annotations
 
+import contextlib
+import shutil
+import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from pg_support import PG_BINS, Backend, PgServer, postgres_backend, sqlite_backend
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -26,3 +33,26 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 def _private_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """CLI commands record into the store by default: keep that inside the test's tmp dir."""
     monkeypatch.setenv("WHISPER_CASCADE_DB", str(tmp_path / "default-store.db"))
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[PgServer]:
+    """A PostgreSQL server shared by the whole run (skips when the binaries are absent)."""
+    if not PG_BINS:
+        pytest.skip("PostgreSQL server binaries (initdb) not installed")
+    server = PgServer()
+    server.start()
+    try:
+        yield server
+    finally:
+        with contextlib.suppress(subprocess.CalledProcessError):
+            server.stop()
+        shutil.rmtree(server.root, ignore_errors=True)
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Backend:
+    """A fresh store location on each backend, with ``down()``/``up()``."""
+    if request.param == "sqlite":
+        return sqlite_backend(tmp_path)
+    return postgres_backend(request.getfixturevalue("pg_server"))

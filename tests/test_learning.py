@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from test_store import PgServer, pg_server  # noqa: F401  (the PostgreSQL fixture)
+from pg_support import PgServer
 from whisper_cascade import cli
 from whisper_cascade.audio import Audio, load_audio, sample_path
 from whisper_cascade.cascade import Cascade
