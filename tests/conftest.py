@@ -1,4 +1,5 @@
-"""Shared pytest configuration: the --run-slow flag, a private store, bundled-model isolation.
+"""Shared pytest configuration: the --run-slow flag, the private default store, bundled-model
+isolation and the PostgreSQL fixtures (one throwaway server per run, see ``pg_support``).
 
 Tests build their own ladders of random-weight models; the models the package ships would
 otherwise shadow the ``micro`` ladder. Tests about the shipped models opt in with
@@ -7,9 +8,15 @@ otherwise shadow the ``micro`` ladder. Tests about the shipped models opt in wit
 
 from __future__ import annotations
 
+import contextlib
+import shutil
+import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from pg_support import PG_BINS, Backend, PgServer, postgres_backend, sqlite_backend
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -43,3 +50,26 @@ def _without_bundled_models(
     from whisper_cascade import models
 
     monkeypatch.setattr(models, "_bundled_registry", lambda: ({}, {}))
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[PgServer]:
+    """A PostgreSQL server shared by the whole run (skips when the binaries are absent)."""
+    if not PG_BINS:
+        pytest.skip("PostgreSQL server binaries (initdb) not installed")
+    server = PgServer()
+    server.start()
+    try:
+        yield server
+    finally:
+        with contextlib.suppress(subprocess.CalledProcessError):
+            server.stop()
+        shutil.rmtree(server.root, ignore_errors=True)
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Backend:
+    """A fresh store location on each backend, with ``down()``/``up()``."""
+    if request.param == "sqlite":
+        return sqlite_backend(tmp_path)
+    return postgres_backend(request.getfixturevalue("pg_server"))

@@ -10,7 +10,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from test_store import pg_server  # noqa: F401  (the throwaway PostgreSQL server fixture)
 from whisper_cascade.abreport import build_results
 from whisper_cascade.abtest import ABTestConfig, ABTestNotFoundError, ABTests, assign_arm
 from whisper_cascade.errors import InvalidArgumentError, StateError

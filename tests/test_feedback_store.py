@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from test_store import Backend, _raw, backend, pg_server  # noqa: F401  (fixtures)
+from pg_support import Backend, raw_store
 from whisper_cascade.store import FeedbackRecord, open_store
 
 
-def test_feedback_round_trip_and_dedup(backend: Backend) -> None:  # noqa: F811
-    with _raw(backend) as store:
+def test_feedback_round_trip_and_dedup(backend: Backend) -> None:
+    with raw_store(backend) as store:
         assert store.feedback() == []
         a = FeedbackRecord("h1", "/a.wav", "turn on the lights", 10.0)
         b = FeedbackRecord("h1", "/a.wav", "turn off the lights", 11.0)
@@ -21,7 +21,7 @@ def test_feedback_round_trip_and_dedup(backend: Backend) -> None:  # noqa: F811
         assert store.count("feedback") == 3
 
 
-def test_feedback_is_spooled_while_down(backend: Backend, tmp_path: Path) -> None:  # noqa: F811
+def test_feedback_is_spooled_while_down(backend: Backend, tmp_path: Path) -> None:
     with open_store(backend.location, spool_dir=tmp_path) as first:
         first.add_feedback(FeedbackRecord("h0", "/z.wav", "first", 1.0))
     backend.down()

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from test_store import PgServer, pg_server  # noqa: F401  (the PostgreSQL fixture)
+from pg_support import PgServer
 from whisper_cascade import cli
 from whisper_cascade.audio import Audio, load_audio, sample_path
 from whisper_cascade.cascade import Cascade
@@ -83,7 +83,8 @@ def _check_records(store: Store, ms: dict, cls: str, duration: float) -> None:  
     assert sum(j.cpu_seconds for j in jobs) > 0
     (decision,) = store.decisions_since(0)
     assert decision.job_id == ms["job_id"] and decision.final_model == "micro-l"
-    assert json.loads(decision.metrics_json) == json.loads(json.dumps(ms["decision_metrics"]))
+    recorded = json.loads(json.dumps(dict(ms["decision_metrics"], largest_model="micro-l")))
+    assert json.loads(decision.metrics_json) == recorded
     assert decision.time_saved_s == ms["processing_time_saved_s"]
     (quality,) = store.quality_since(0)
     assert quality.score == ms["decision_metrics"]["score"] and quality.wer is None
@@ -118,6 +119,85 @@ def test_store_records_and_analysis_cache(
         assert calls == [1] and r2.info["analysis"] == r.info["analysis"]
         assert c2.health()["analysis_cache"]["misses"] == 1
         assert len(store.jobs_since(0)) == 4
+
+
+def test_reports_read_the_recorded_largest_model_and_score(
+    models: Path, sample: Audio, tmp_path: Path
+) -> None:
+    from whisper_cascade.config import Prices
+    from whisper_cascade.report import cost_report, performance_report
+
+    with SqliteStore(tmp_path / "store.db") as store:
+        # only micro-s runs: without the recorded name the report would guess micro-s
+        c = Cascade("micro", ACCEPT_ALL, models_dir=models, store=store)
+        ms = c.transcribe(sample).model_selection
+        (decision,) = store.decisions_since(0)
+        metrics = json.loads(decision.metrics_json)
+        assert metrics["largest_model"] == ms["largest_model"] == "micro-l"
+        assert metrics["score"] == ms["decision_metrics"]["score"]
+        cost = cost_report(store, Prices(cpu_hour=1.0, per_model={"micro-l": 0.5}))
+        perf = performance_report(store)
+    assert cost["largest_model"] == "micro-l"
+    (job,) = cost["jobs"]
+    assert job["models"] == ["micro-s"] and job["largest_only_cost"] >= 0.5
+    assert perf["averages"]["final_score"] == metrics["score"]
+    assert perf["totals"]["time_saved_s"] == ms["processing_time_saved_s"]
+
+
+def _reward_of(c: Cascade, cls: str, model: str) -> float:
+    stats = c.learning.selector(c.ladder).stats(cls)[model]
+    assert stats["pulls"] == 1
+    return float(stats["mean_reward"])
+
+
+def test_reference_wer_reaches_result_store_and_bandit(
+    models: Path, sample: Audio, tmp_path: Path
+) -> None:
+    from whisper_cascade.evaluation import word_error_rate
+
+    hypothesis = Cascade("micro", ESCALATE, models_dir=models, segment_escalation=False)
+    truth = hypothesis.transcribe(sample).text  # deterministic decoding: the same text again
+    for name, reference in (("exact", truth), ("wrong", "turn off the garden sprinklers now")):
+        with SqliteStore(tmp_path / f"{name}.db") as store:
+            c = Cascade(
+                "micro", ESCALATE, models_dir=models, segment_escalation=False, store=store,
+                start_selection="bandit",
+            )  # fmt: skip
+            r = c.transcribe(sample, reference=reference)
+            ms = r.model_selection
+            wer = word_error_rate(reference, r.text)
+            assert ms["wer"] == wer and (wer == 0.0) == (name == "exact")
+            (quality,) = store.quality_since(0)
+            assert quality.has_reference and quality.wer == wer
+            jobs = store.jobs_since(0)
+            assert [j.wer for j in jobs[:-1]] == [None] * (len(jobs) - 1) and jobs[-1].wer == wer
+            spent = sum(h["cost"] for h in ms["decision_history"])
+            fraction = spent / max(m.relative_cost for m in c.ladder.models)
+            expected = start_reward(min(1.0, max(0.0, 1.0 - wer)), fraction)
+            got = _reward_of(c, ms["content_class"], ms["initial_model"])
+            assert got == pytest.approx(expected)
+            if name == "exact":  # the score would have given less than a perfect transcript
+                assert got > start_reward(ms["decision_metrics"]["score"], fraction)
+    plain = Cascade("micro", ACCEPT_ALL, models_dir=models).transcribe(sample)
+    assert plain.model_selection["wer"] is None
+    with pytest.raises(InvalidArgumentError, match="reference"):
+        Cascade("micro", ACCEPT_ALL, models_dir=models).transcribe(sample, reference=b"x")  # type: ignore[arg-type]
+
+
+def test_run_eval_gives_the_cascade_each_reference(models: Path, tmp_path: Path) -> None:
+    from whisper_cascade.evaluation import run_eval
+    from whisper_cascade.manifest import ManifestItem
+
+    items = [
+        ManifestItem(audio="s.wav", path=sample_path(), text=text, condition=None)
+        for text in ("turn on the kitchen lights", "")
+    ]
+    with SqliteStore(tmp_path / "eval.db") as store:
+        c = Cascade("micro", ACCEPT_ALL, models_dir=models, store=store)
+        report = run_eval(items, c)
+        quality = store.quality_since(0)
+    assert [q.has_reference for q in quality] == [True, True]
+    assert [q.wer for q in quality] == [i.wer for i in report.items]
 
 
 def test_store_failures_never_fail_a_transcription(
@@ -267,6 +347,8 @@ def test_cli_store_flags_and_budgets(
     assert cli.main(args) == 0
     with SqliteStore(evaldb) as store:
         assert len(store.decisions_since(0)) == 1
+        (quality,) = store.quality_since(0)
+        assert quality.has_reference and quality.wer is not None
 
 
 def test_cli_flagsed_preset_end_to_end(

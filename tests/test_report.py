@@ -296,7 +296,7 @@ def test_cli_report_errors(
 
 
 def test_report_on_postgres(request: pytest.FixtureRequest) -> None:
-    from test_store import PgServer
+    from pg_support import PgServer
 
     server: PgServer = request.getfixturevalue("pg_server")
     with open_store(server.new_database()) as s:
@@ -306,6 +306,3 @@ def test_report_on_postgres(request: pytest.FixtureRequest) -> None:
     assert rep["totals"]["transcriptions"] == truth.transcriptions
     assert rep["totals"]["escalated"] == truth.escalated
     assert cost["totals"]["cpu_seconds"] == pytest.approx(truth.cpu_seconds)
-
-
-from test_store import pg_server  # noqa: E402, F401  (session fixture shared with the store tests)

@@ -2,23 +2,17 @@
 
 from __future__ import annotations
 
-import glob
-import itertools
 import os
-import shutil
 import signal
-import socket
 import subprocess
 import sys
-import tempfile
 import textwrap
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
+from pg_support import Backend, raw_store
 from whisper_cascade.errors import InvalidArgumentError, StateError
 from whisper_cascade.store import (
     ABObservation,
@@ -32,114 +26,7 @@ from whisper_cascade.store import (
     StoreUnavailableError,
     open_store,
 )
-from whisper_cascade.store._sql import MIGRATIONS, SqlStore
-
-PG_BINS = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
-
-
-class PgServer:
-    """A PostgreSQL server in a temp dir, unix socket only, run as a non-root user."""
-
-    def __init__(self) -> None:
-        self.bindir = Path(PG_BINS[-1]).parent
-        self.root = Path(tempfile.mkdtemp(prefix="wc-pg-"))
-        self.data = self.root / "data"
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            self.port = s.getsockname()[1]
-        self.user: str | None = None
-        if os.geteuid() == 0:
-            self.user = "postgres" if _user_exists("postgres") else "nobody"
-            shutil.chown(self.root, self.user)
-            os.chmod(self.root, 0o700)
-        self._run("initdb", "-D", str(self.data), "-U", "postgres", "--auth=trust", "-N")
-        self.counter = itertools.count()
-
-    def _run(self, tool: str, *args: str) -> None:
-        cmd = [str(self.bindir / tool), *args]
-        if self.user is not None:
-            cmd = ["runuser", "-u", self.user, "--", *cmd]
-        subprocess.run(cmd, check=True, capture_output=True, cwd="/")
-
-    def start(self) -> None:
-        opts = f"-k {self.root} -p {self.port} -c listen_addresses='' -c fsync=off"
-        self._run("pg_ctl", "-D", str(self.data), "-o", opts, "-l", str(self.root / "log"),
-                  "-w", "start")  # fmt: skip
-
-    def stop(self) -> None:
-        self._run("pg_ctl", "-D", str(self.data), "-m", "fast", "-w", "stop")
-
-    def url(self, db: str) -> str:
-        return f"postgresql://postgres@/{db}?host={self.root}&port={self.port}"
-
-    def new_database(self) -> str:
-        import psycopg
-
-        name = f"t{next(self.counter)}"
-        with psycopg.connect(self.url("postgres"), autocommit=True) as conn:
-            conn.execute(f"CREATE DATABASE {name}")
-        return self.url(name)
-
-
-def _user_exists(name: str) -> bool:
-    import pwd
-
-    try:
-        pwd.getpwnam(name)
-    except KeyError:
-        return False
-    return True
-
-
-@pytest.fixture(scope="session")
-def pg_server() -> Iterator[PgServer]:
-    if not PG_BINS:
-        pytest.skip("PostgreSQL server binaries (initdb) not installed")
-    server = PgServer()
-    server.start()
-    try:
-        yield server
-    finally:
-        with __import__("contextlib").suppress(subprocess.CalledProcessError):
-            server.stop()
-        shutil.rmtree(server.root, ignore_errors=True)
-
-
-@dataclass
-class Backend:
-    """A fresh store location plus a way to take the backend down and back up."""
-
-    kind: str
-    location: str
-    down: Callable[[], None]
-    up: Callable[[], None]
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Backend:
-    if request.param == "sqlite":
-        db_dir = tmp_path / "db"
-        location = str(db_dir / "store.db")
-
-        def down() -> None:  # the DB folder becomes a plain file: unopenable, even for root
-            shutil.move(db_dir, tmp_path / "moved")
-            db_dir.write_text("not a folder")
-
-        def up() -> None:
-            db_dir.unlink()
-            shutil.move(tmp_path / "moved", db_dir)
-
-        return Backend("sqlite", location, down, up)
-    server: PgServer = request.getfixturevalue("pg_server")
-    return Backend("postgres", server.new_database(), server.stop, server.start)
-
-
-def _raw(b: Backend) -> SqlStore:
-    if b.kind == "sqlite":
-        return SqliteStore(b.location)
-    from whisper_cascade.store.postgres import PostgresStore
-
-    return PostgresStore(b.location)
+from whisper_cascade.store._sql import MIGRATIONS
 
 
 def _job(i: int, t: float = 1000.0) -> JobRecord:
@@ -151,10 +38,10 @@ def _job(i: int, t: float = 1000.0) -> JobRecord:
 
 
 def test_migrations_are_idempotent(backend: Backend) -> None:
-    with _raw(backend) as first:
+    with raw_store(backend) as first:
         assert first.schema_version() == len(MIGRATIONS)
         first.record_job(_job(1))
-    with _raw(backend) as second:
+    with raw_store(backend) as second:
         assert second.migrate() == len(MIGRATIONS)
         assert second.schema_version() == len(MIGRATIONS)
         assert second.count("jobs") == 1
@@ -162,7 +49,7 @@ def test_migrations_are_idempotent(backend: Backend) -> None:
 
 
 def test_records_round_trip(backend: Backend) -> None:
-    with _raw(backend) as store:
+    with raw_store(backend) as store:
         jobs = [_job(i) for i in range(3)]
         for j in jobs:
             store.record_job(j)
@@ -180,7 +67,7 @@ def test_records_round_trip(backend: Backend) -> None:
 
 
 def test_analysis_cache_and_bandit_state(backend: Backend) -> None:
-    with _raw(backend) as store:
+    with raw_store(backend) as store:
         assert store.get_analysis("abc") is None
         store.put_analysis("abc", '{"snr": 12}')
         store.put_analysis("abc", '{"snr": 13}')
@@ -194,7 +81,7 @@ def test_analysis_cache_and_bandit_state(backend: Backend) -> None:
 
 
 def test_model_registry(backend: Backend) -> None:
-    with _raw(backend) as store:
+    with raw_store(backend) as store:
         store.register_model("mine", "/m/v1.bin", "aa" * 32, "english", "1")
         store.register_model("mine", "/m/v1.bin", "aa" * 32, "english", "1")  # same: no-op
         store.register_model("mine", "/m/v2.bin", "bb" * 32, "english", "2")
@@ -214,7 +101,7 @@ def test_model_registry(backend: Backend) -> None:
 
 
 def test_ab_tables(backend: Backend) -> None:
-    with _raw(backend) as store:
+    with raw_store(backend) as store:
         test = ABTestRecord("t1", "tiny vs base", '["a", "b"]', '{"split": 0.5}', "created", 1.0)
         store.create_ab_test(test)
         assert store.get_ab_test("t1") == test
@@ -268,7 +155,7 @@ def test_spool_flush_and_poisoned_entry(backend: Backend, tmp_path: Path) -> Non
         '{"op": "no_such_op", "args": {}}\n'
         '{"op": "put_analysis", "args": {"audio_hash": "h", "features_json": "{}"}}\n'
     )
-    store = SpoolingStore(lambda: _raw(backend), spool)
+    store = SpoolingStore(lambda: raw_store(backend), spool)
     assert store.flush() == 3  # the unknown model is dropped, the rest replays
     assert store.get_analysis("h") == "{}"
     assert store.flush() == 0
@@ -308,7 +195,7 @@ def test_every_write_spools_and_replays(backend: Backend, tmp_path: Path) -> Non
 
 
 def test_service_jobs(backend: Backend, tmp_path: Path) -> None:
-    with _raw(backend) as store:
+    with raw_store(backend) as store:
         store.create_service_job(ServiceJobRecord("j1", "queued", '{"preset": null}', None, None,
                                                   1.0, 1.0))  # fmt: skip
         store.create_service_job(ServiceJobRecord("j1", "running", "{}"))  # id exists: kept
@@ -366,7 +253,7 @@ def test_backend_lost_while_open(backend: Backend, tmp_path: Path) -> None:
 def test_threads_share_a_store(backend: Backend) -> None:
     import threading
 
-    with _raw(backend) as store:
+    with raw_store(backend) as store:
 
         def work(k: int) -> None:
             for i in range(20):
@@ -386,7 +273,7 @@ def test_env_override_and_default_location(
     monkeypatch.setenv("WHISPER_CASCADE_DB", backend.location)
     with open_store(spool_dir=tmp_path) as store:
         store.record_job(_job(5))
-    with _raw(backend) as raw:
+    with raw_store(backend) as raw:
         assert [j.job_id for j in raw.jobs_since(0)] == ["job5"]
     monkeypatch.delenv("WHISPER_CASCADE_DB")
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))

@@ -13,6 +13,11 @@ Learning (docs/learning.md): every result carries its content class; with a ``st
 transcription is recorded (:mod:`whisper_cascade.recording`) and analyses are cached there;
 ``start_selection="bandit"`` (and the ``learned`` preset) starts at the rung a
 :class:`~whisper_cascade.start_selector.StartSelector` picks for the content class.
+
+References: ``transcribe(..., reference=text)`` scores the final transcript against ``text``
+(WER, see :func:`whisper_cascade.evaluation.word_error_rate`): the result's
+``model_selection["wer"]`` (None without a reference), the store's quality record and final job
+record, and the bandit, which then learns from ``1 - WER`` instead of the score.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -206,12 +212,16 @@ class Cascade:
         *,
         preset: str | Preset | None = None,
         ladder: str | Sequence[str] | Ladder | None = None,
+        reference: str | None = None,
     ) -> CascadeResult:
-        """Transcribe ``audio`` (a path, bytes, samples or :class:`Audio`) through the ladder.
+        """Transcribe ``audio`` (a path, bytes, samples or :class:`Audio`) through the ladder;
+        ``reference``, the true transcript when known, is scored against (see the module doc).
 
         Raises AudioError for bad audio, and the model error (ModelNotFoundError when every
         model is missing, else BackendError) when no rung produced a transcript.
         """
+        if reference is not None and not isinstance(reference, str):
+            raise InvalidArgumentError(f"reference must be a str, got {type(reference).__name__}")
         started = time.perf_counter()
         audio = audio if isinstance(audio, Audio) else load_audio(audio)
         chosen, rungs, use_bandit = self._setup(preset, ladder)
@@ -284,6 +294,13 @@ class Cascade:
             spans = self._plan_spans(best, chosen, speech) if i + 1 < len(rungs.models) else None
         if best is None:
             raise all_failed(rungs, history, errors)
+        wer = None
+        if reference is not None:
+            from whisper_cascade.evaluation import word_error_rate  # jiwer: load only when used
+
+            wer = word_error_rate(reference, best.transcription.text)
+            if runs:  # the last run is the one whose transcript was kept
+                runs[-1] = replace(runs[-1], wer=wer)
         out = build_result(
             audio,
             chosen,
@@ -299,11 +316,13 @@ class Cascade:
             job_id=job_id,
             start_selection="bandit" if use_bandit else "rules",
             content_class=cls,
+            wer=wer,
         )
         if pre_reason == "bandit":
             largest = max(m.relative_cost for m in rungs.models)
+            reward_quality = best.score.value if wer is None else min(1.0, max(0.0, 1.0 - wer))
             self.learning.selector(rungs).update(
-                cls, rungs.models[start].name, best.score.value, spent / max(largest, 1e-9)
+                cls, rungs.models[start].name, reward_quality, spent / max(largest, 1e-9)
             )
         if self.store is not None:
             record_result(self.store, out, runs)
@@ -366,6 +385,7 @@ def transcribe(
     audio: AudioSource,
     preset: str | Preset = "balanced",
     ladder: str | Sequence[str] | Ladder | None = None,
+    reference: str | None = None,
     **kw: Any,
 ) -> CascadeResult:
     """Transcribe with a shared :class:`Cascade` (one per distinct set of keyword options)."""
@@ -378,4 +398,4 @@ def transcribe(
         cascade = _DEFAULT.get(key)
         if cascade is None:
             cascade = _DEFAULT[key] = Cascade(**kw)
-    return cascade.transcribe(audio, preset=preset, ladder=ladder)
+    return cascade.transcribe(audio, preset=preset, ladder=ladder, reference=reference)

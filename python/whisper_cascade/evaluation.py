@@ -18,12 +18,15 @@ from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import jiwer
 
 from whisper_cascade.errors import InvalidArgumentError, ManifestError, WhisperCascadeError
 from whisper_cascade.manifest import ManifestItem, read_manifest
+
+if TYPE_CHECKING:
+    from whisper_cascade.cascade import Cascade
 
 SCORE_PASS = 0.8
 NO_CONDITION = "unspecified"
@@ -98,6 +101,12 @@ def word_edits(reference: str, hypothesis: str) -> tuple[int, int]:
         return len(hyp.split()), 0
     out = jiwer.process_words(ref, hyp)
     return out.substitutions + out.deletions + out.insertions, len(ref.split())
+
+
+def word_error_rate(reference: str, hypothesis: str) -> float:
+    """One transcript's WER: :func:`word_edits` edits over reference words (an empty reference:
+    0 when the hypothesis is empty too, else 1)."""
+    return _rate(*word_edits(reference, hypothesis))
 
 
 def _rate(edits: int, words: int) -> float:
@@ -255,11 +264,14 @@ TranscribeFn = Callable[[Path], Mapping[str, Any]]
 
 def run_eval(
     manifest: str | os.PathLike[str] | Sequence[ManifestItem],
-    transcribe_fn: TranscribeFn,
+    transcribe_fn: TranscribeFn | Cascade,
     *,
     progress: bool = False,
 ) -> EvalReport:
     """Transcribe every manifest item with ``transcribe_fn`` and score the transcripts.
+
+    ``transcribe_fn`` may be a :class:`~whisper_cascade.cascade.Cascade`: each item is then
+    transcribed with its text as the ``reference``, so the WER reaches the store and the bandit.
 
     ``transcribe_fn(path)`` returns a mapping with ``text``, ``time_s`` (measured here when
     absent), and either ``model_selection`` (``final_model``, ``escalation_count``,
@@ -271,11 +283,18 @@ def run_eval(
     if not items:
         where = manifest if isinstance(manifest, str | os.PathLike) else "<items>"
         raise ManifestError(f"{where}: the manifest has no utterances")
+    from whisper_cascade.cascade import Cascade
+
+    def run(item: ManifestItem) -> Mapping[str, Any]:
+        if isinstance(transcribe_fn, Cascade):
+            return transcribe_fn.transcribe(item.path, reference=item.text).to_dict()
+        return transcribe_fn(item.path)
+
     results = []
     for index, item in enumerate(items, start=1):
         started = time.perf_counter()
         try:
-            outcome = transcribe_fn(item.path)
+            outcome = run(item)
         except WhisperCascadeError as exc:
             elapsed = time.perf_counter() - started
             edits, words = word_edits(item.text, "")
@@ -352,4 +371,5 @@ __all__ = [
     "read_manifest",
     "run_eval",
     "word_edits",
+    "word_error_rate",
 ]

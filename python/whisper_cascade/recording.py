@@ -1,8 +1,10 @@
 """Writing a cascade's work into the performance store, never failing the transcription.
 
 Per transcription: one :class:`~whisper_cascade.store.JobRecord` per model run, one
-:class:`~whisper_cascade.store.DecisionRecord` and one
-:class:`~whisper_cascade.store.QualityRecord` (``wer`` None: the cascade has no reference).
+:class:`~whisper_cascade.store.DecisionRecord` (its ``metrics_json``: the decision metrics,
+``score`` included, plus ``largest_model``, the ladder's most expensive rung) and one
+:class:`~whisper_cascade.store.QualityRecord` (``wer`` and ``has_reference`` from
+``model_selection["wer"]``: set when ``transcribe`` got a reference).
 A write that fails (:class:`~whisper_cascade.store.StoreError`, :class:`OSError`) is logged as a
 warning; :class:`~whisper_cascade.store.SpoolingStore` already spools writes while the database
 is down. The analysis cache reads and writes the store's ``analysis_cache`` table the same way.
@@ -46,21 +48,24 @@ def record_result(store: Store, result: CascadeResult, runs: Sequence[JobRecord]
     job_id = str(ms["job_id"])
     for run in runs:
         _safely(f"job record of {run.model}", functools.partial(store.record_job, run))
+    # the reports read the baseline model and the final score from here
+    metrics = dict(ms["decision_metrics"], largest_model=str(ms["largest_model"]))
     decision = DecisionRecord(
         job_id=job_id,
         initial_model=str(ms["initial_model"]),
         final_model=str(ms["final_model"]),
         reason=str(ms["escalation_reason"]),
-        metrics_json=json.dumps(ms["decision_metrics"], sort_keys=True),
+        metrics_json=json.dumps(metrics, sort_keys=True),
         time_saved_s=float(ms["processing_time_saved_s"]),
     )
     _safely("decision record", lambda: store.record_decision(decision))
+    wer = None if ms.get("wer") is None else float(ms["wer"])
     quality = QualityRecord(
         job_id=job_id,
         model=str(ms["final_model"]),
         score=float(ms["decision_metrics"]["score"]),
-        wer=None,
-        has_reference=False,
+        wer=wer,
+        has_reference=wer is not None,
     )
     _safely("quality record", lambda: store.record_quality(quality))
 

@@ -1,26 +1,27 @@
 """Performance and cost reports over the store's job, decision and quality records.
 
-A *transcription* is one ``job_id``: one or more :class:`JobRecord` rows (one per model run, in
-run order) and normally one :class:`DecisionRecord` (initial model, final model, reason, the
-estimated time saved against running only the largest model). A job without a decision is taken
-as a single run accepted by its last model. Both reports are plain JSON-ready dicts; the method
-behind every number is in ``docs/reports.md``.
+Transcriptions are grouped from the records by :mod:`whisper_cascade.report_data`. Both reports
+are plain JSON-ready dicts; the method behind every number is in ``docs/reports.md``.
 """
 
 from __future__ import annotations
 
-import json
 import math
-import re
-import time
 from collections import Counter, defaultdict
-from dataclasses import dataclass, field
 from typing import Any
 
 from whisper_cascade.config import Prices
-from whisper_cascade.errors import InvalidArgumentError
+from whisper_cascade.report_data import (
+    Transcription,
+    load_transcriptions,
+    mean,
+    parse_period,
+    percentile,
+    rate,
+    window,
+)
 from whisper_cascade.report_text import summary_text
-from whisper_cascade.store.base import DecisionRecord, JobRecord, Store
+from whisper_cascade.store.base import JobRecord, Store
 
 __all__ = [
     "Transcription",
@@ -38,126 +39,6 @@ ESCALATION_HIGH = 0.5
 ACCEPT_LOW = 0.05
 LOW_SCORE = 0.5
 LOW_SCORE_SHARE = 0.2
-_UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0}
-
-
-def parse_period(text: str) -> float | None:
-    """``"24h"``, ``"30m"``, ``"7d"``, ``"2w"``, ``"90s"`` or a bare number of seconds → seconds;
-    ``"all"`` → None (everything)."""
-    text = text.strip().lower()
-    if text == "all":
-        return None
-    m = re.fullmatch(r"(\d+(?:\.\d+)?)\s*([smhdw]?)", text)
-    if m is None or float(m.group(1)) <= 0:
-        raise InvalidArgumentError(f"invalid period {text!r}: use e.g. 90s, 30m, 24h, 7d, 2w, all")
-    return float(m.group(1)) * _UNITS[m.group(2) or "s"]
-
-
-def percentile(values: list[float], q: float) -> float:
-    """The ``q``-th percentile (0..100) of non-empty ``values``, linearly interpolated."""
-    ordered = sorted(values)
-    pos = (len(ordered) - 1) * q / 100.0
-    lo = math.floor(pos)
-    hi = min(lo + 1, len(ordered) - 1)
-    return ordered[lo] + (ordered[hi] - ordered[lo]) * (pos - lo)
-
-
-@dataclass
-class Transcription:
-    """One job: its model runs in order and its decision (None when none was recorded)."""
-
-    job_id: str
-    runs: list[JobRecord] = field(default_factory=list)
-    decision: DecisionRecord | None = None
-
-    @property
-    def created_at(self) -> float:
-        times = [r.created_at for r in self.runs]
-        if self.decision is not None:
-            times.append(self.decision.created_at)
-        return min(times)
-
-    @property
-    def initial_model(self) -> str:
-        return self.decision.initial_model if self.decision else self.runs[0].model
-
-    @property
-    def final_model(self) -> str:
-        return self.decision.final_model if self.decision else self.runs[-1].model
-
-    @property
-    def escalated(self) -> bool:
-        return self.initial_model != self.final_model
-
-    @property
-    def reason(self) -> str:
-        return self.decision.reason if self.decision else "accepted"
-
-    @property
-    def content_class(self) -> str:
-        return self.runs[0].content_class if self.runs else "unknown"
-
-    @property
-    def processing_s(self) -> float:
-        return sum(r.processing_time_s for r in self.runs)
-
-    @property
-    def cpu_seconds(self) -> float:
-        return sum(r.cpu_seconds for r in self.runs)
-
-    @property
-    def audio_s(self) -> float:
-        return max((r.audio_duration_s for r in self.runs), default=0.0)
-
-    @property
-    def time_saved_s(self) -> float:
-        return self.decision.time_saved_s if self.decision else 0.0
-
-    @property
-    def final_score(self) -> float | None:
-        if self.decision is not None:
-            score = self.metrics.get("score")
-            if isinstance(score, int | float) and not isinstance(score, bool):
-                return float(score)
-        finals = [r.score for r in self.runs if r.model == self.final_model]
-        return finals[-1] if finals else None
-
-    @property
-    def metrics(self) -> dict[str, Any]:
-        if self.decision is None:
-            return {}
-        try:
-            data = json.loads(self.decision.metrics_json)
-        except ValueError:
-            return {}
-        return data if isinstance(data, dict) else {}
-
-
-def load_transcriptions(store: Store, since: float) -> list[Transcription]:
-    """Group the store's job and decision records created at or after ``since`` by job id."""
-    by_id: dict[str, Transcription] = {}
-    for run in store.jobs_since(since):
-        by_id.setdefault(run.job_id, Transcription(run.job_id)).runs.append(run)
-    for dec in store.decisions_since(since):
-        by_id.setdefault(dec.job_id, Transcription(dec.job_id)).decision = dec
-    items = [t for t in by_id.values() if t.runs]
-    items.sort(key=lambda t: t.created_at)
-    return items
-
-
-def _window(period_s: float | None, now: float | None) -> tuple[float, float]:
-    if period_s is not None and (not math.isfinite(period_s) or period_s <= 0):
-        raise InvalidArgumentError(f"period must be > 0 seconds, got {period_s}")
-    end = time.time() if now is None else now
-    return (0.0 if period_s is None else end - period_s), end
-
-
-def _mean(values: list[float]) -> float | None:
-    return sum(values) / len(values) if values else None
-
-
-def _rate(part: int, whole: int) -> float | None:
-    return part / whole if whole else None
 
 
 def _latency(values: list[float]) -> dict[str, float]:
@@ -192,9 +73,9 @@ def _model_stats(items: list[Transcription]) -> dict[str, dict[str, Any]]:
             "runs": len(rs),
             "started": started[model],
             "final": final[model],
-            "acceptance_rate": _rate(final[model], len(rs)),
-            "escalation_rate": _rate(escalated_from[model], started[model]),
-            "mean_score": _mean([r.score for r in rs]),
+            "acceptance_rate": rate(final[model], len(rs)),
+            "escalation_rate": rate(escalated_from[model], started[model]),
+            "mean_score": mean([r.score for r in rs]),
             "processing_s": sum(times),
             "cpu_seconds": sum(r.cpu_seconds for r in rs),
             "real_time_factor": sum(times) / audio if audio > 0 else None,
@@ -236,9 +117,9 @@ def _trends(items: list[Transcription]) -> dict[str, Any]:
             {
                 "start": start,
                 "transcriptions": len(g),
-                "escalation_rate": _rate(sum(t.escalated for t in g), len(g)),
-                "mean_score": _mean(scores),
-                "mean_processing_s": _mean([t.processing_s for t in g]),
+                "escalation_rate": rate(sum(t.escalated for t in g), len(g)),
+                "mean_score": mean(scores),
+                "mean_processing_s": mean([t.processing_s for t in g]),
                 "time_saved_s": sum(t.time_saved_s for t in g),
             }
         )
@@ -251,30 +132,30 @@ def _recommendations(items: list[Transcription], models: dict[str, Any]) -> list
     for t in items:
         pairs[(t.content_class, t.initial_model)].append(t)
     for (cls, model), group in sorted(pairs.items()):
-        rate = sum(t.escalated for t in group) / len(group)
-        if len(group) >= MIN_EVIDENCE and rate >= ESCALATION_HIGH:
+        share = sum(t.escalated for t in group) / len(group)
+        if len(group) >= MIN_EVIDENCE and share >= ESCALATION_HIGH:
             target = Counter(t.final_model for t in group if t.escalated).most_common(1)[0][0]
             recs.append(
                 {
                     "kind": "raise_start",
                     "content_class": cls,
                     "model": model,
-                    "value": rate,
+                    "value": share,
                     "evidence": len(group),
-                    "message": f"{rate:.0%} of {len(group)} '{cls}' transcriptions starting on "
+                    "message": f"{share:.0%} of {len(group)} '{cls}' transcriptions starting on "
                     f"{model} escalated: start that content class at {target}",
                 }
             )
     for model, st in models.items():
-        rate = st["acceptance_rate"]
-        if st["runs"] >= MIN_EVIDENCE and rate is not None and rate < ACCEPT_LOW:
+        share = st["acceptance_rate"]
+        if st["runs"] >= MIN_EVIDENCE and share is not None and share < ACCEPT_LOW:
             recs.append(
                 {
                     "kind": "drop_model",
                     "model": model,
-                    "value": rate,
+                    "value": share,
                     "evidence": st["runs"],
-                    "message": f"{model} was accepted in only {rate:.0%} of {st['runs']} runs: "
+                    "message": f"{model} was accepted in only {share:.0%} of {st['runs']} runs: "
                     "drop it from the ladder",
                 }
             )
@@ -310,7 +191,7 @@ def performance_report(
 ) -> dict[str, Any]:
     """Totals, averages, escalation rate, per-model stats, score distribution, trends and
     recommendations over the last ``period_s`` seconds (everything when None)."""
-    start, end = _window(period_s, now)
+    start, end = window(period_s, now)
     items = load_transcriptions(store, start)
     quality = store.quality_since(start)
     models = _model_stats(items)
@@ -332,22 +213,22 @@ def performance_report(
             "escalated": sum(t.escalated for t in items),
         },
         "averages": {
-            "processing_s": _mean([t.processing_s for t in items]),
-            "runs_per_transcription": _mean([float(len(t.runs)) for t in items]),
-            "final_score": _mean(scores),
-            "wer": _mean(wers),
+            "processing_s": mean([t.processing_s for t in items]),
+            "runs_per_transcription": mean([float(len(t.runs)) for t in items]),
+            "final_score": mean(scores),
+            "wer": mean(wers),
         },
-        "escalation_rate": _rate(sum(t.escalated for t in items), len(items)),
+        "escalation_rate": rate(sum(t.escalated for t in items), len(items)),
         "reasons": dict(Counter(t.reason for t in items).most_common()),
         "model_usage": dict(Counter(t.final_model for t in items).most_common()),
         "models": models,
         "content_classes": dict(Counter(t.content_class for t in items).most_common()),
         "quality": {
             "score_histogram": _score_histogram(scores),
-            "low_score_share": _rate(sum(s < LOW_SCORE for s in scores), len(scores)),
+            "low_score_share": rate(sum(s < LOW_SCORE for s in scores), len(scores)),
             "measurements": len(quality),
             "with_reference": len(wers),
-            "mean_wer": _mean(wers),
+            "mean_wer": mean(wers),
         },
         "trends": _trends(items),
         "recommendations": _recommendations(items, models),
@@ -372,7 +253,7 @@ def cost_report(
     store: Store, prices: Prices, period_s: float | None = None, now: float | None = None
 ) -> dict[str, Any]:
     """Per-job CPU-seconds, models and cost, and the savings against always-largest."""
-    start, end = _window(period_s, now)
+    start, end = window(period_s, now)
     items = load_transcriptions(store, start)
     largest = _largest_model(items)
     jobs: list[dict[str, Any]] = []

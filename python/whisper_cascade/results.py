@@ -6,9 +6,11 @@ whose transcript was kept; with segment-level escalation some spans come from ea
 final transcript pass its threshold), ``decision_metrics`` (the final confidence metrics plus
 ``score``, ``threshold``, ``flags``, ``components``), ``decision_history`` (one entry per attempt:
 ``model``, ``scope`` ``"file"|"segments"``, ``score``, ``threshold``, ``time_s``, ``cost``,
-``reason``, ``spans``, ``error``), ``processing_time_s``, ``processing_time_saved_s`` and
-``largest_model_estimate_s``, plus ``job_id`` (the store's job id), ``start_selection``
-(``"rules"`` or ``"bandit"``) and ``content_class`` (also in ``info``).
+``reason``, ``spans``, ``error``), ``processing_time_s``, ``processing_time_saved_s``,
+``largest_model_estimate_s`` and ``largest_model`` (the ladder's most expensive rung), plus
+``job_id`` (the store's job id), ``start_selection`` (``"rules"`` or ``"bandit"``),
+``content_class`` (also in ``info``) and ``wer`` (the final transcript's word error rate against
+the reference given to ``transcribe``, a fraction that can exceed 1; None without one).
 
 ``escalation_reason`` is ``accepted`` when the first transcript was accepted,
 ``budget_exhausted`` when a cost or latency budget stopped the climb, otherwise the reason of the
@@ -144,6 +146,7 @@ def build_result(
     job_id: str,
     start_selection: str,
     content_class: str,
+    wer: float | None = None,
 ) -> CascadeResult:
     """Assemble the :class:`CascadeResult` of a finished climb (``started``: perf_counter)."""
     total = time.perf_counter() - started
@@ -175,9 +178,11 @@ def build_result(
         "processing_time_s": total,
         "processing_time_saved_s": estimate - total,
         "largest_model_estimate_s": estimate,
+        "largest_model": largest.name,
         "job_id": job_id,
         "start_selection": start_selection,
         "content_class": content_class,
+        "wer": wer,
     }
     info = {
         "duration": audio.duration_s,
