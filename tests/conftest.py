@@ -40,16 +40,27 @@ def _private_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("WHISPER_CASCADE_DB", str(tmp_path / "default-store.db"))
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _hide_bundled_models() -> Iterator[None]:
+    """Hide the shipped models for the whole run (module-scoped fixtures included)."""
+    from whisper_cascade import models
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(models, "_bundled_registry", lambda: ({}, {}))
+        yield
+
+
 @pytest.fixture(autouse=True)
-def _without_bundled_models(
+def _bundled_models_when_marked(
     request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Hide the shipped models unless the test is marked ``bundled``."""
-    if request.node.get_closest_marker("bundled") is not None:
+    """Tests marked ``bundled`` see the shipped models."""
+    if request.node.get_closest_marker("bundled") is None:
         return
     from whisper_cascade import models
 
-    monkeypatch.setattr(models, "_bundled_registry", lambda: ({}, {}))
+    real = models.read_registry(models.resources.files(models.BUNDLED_MODELS_PACKAGE))
+    monkeypatch.setattr(models, "_bundled_registry", lambda: real)
 
 
 @pytest.fixture(scope="session")
