@@ -16,6 +16,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from whisper_cascade.abtest import assign_arm
 from whisper_cascade.audio import sample_path
 from whisper_cascade.ggml_writer import random_whisper_model
+from whisper_cascade.ladders import Ladder
+from whisper_cascade.models import ModelSpec
 from whisper_cascade.presets import get_preset
 from whisper_cascade.service import ServiceSettings, create_app
 from whisper_cascade.service.background import serve_in_thread as serve
@@ -284,6 +286,29 @@ def test_implicit_test_and_routing_errors(url: str) -> None:
     _error(httpx.post(f"{url}/ab-tests/{tid}/stop"), 409, "StateError")
     _error(_transcribe(url, ab_test=tid, session_id="u1"), 409, "StateError")
     assert "ab" not in _ok(_transcribe(url, session_id="u1"))  # nothing running any more
+
+
+def test_failing_arm_is_recorded_as_failed(models: Path, db: Path, config: Path) -> None:
+    ghost = Ladder("ghost", (ModelSpec("ghost-s", "ggml-ghost-s.bin"),))  # no such file
+    settings = _settings(models, db, config, ladders={"ghost": ghost})
+    with serve(create_app(settings)) as url:
+        tid = _create(url, arms={"A": "accept-all", "B": "ghost"})["test_id"]
+        _ok(httpx.post(f"{url}/ab-tests/{tid}/start"))
+        session = _sessions(tid)["B"]
+        r = _transcribe(url, ab_test=tid, session_id=session)
+        assert r.status_code in (500, 503) and r.json()["success"] is False, r.text
+        # the OpenAI json body carries the arm too
+        r = httpx.post(
+            url + "/v1/audio/transcriptions",
+            files={"file": ("clip.wav", SAMPLE)},
+            data={"model": "whisper-1"},
+            headers={"X-AB-Test": tid, "X-Session-Id": _sessions(tid)["A"]},
+            timeout=120,
+        )
+        assert r.status_code == 200 and r.json()["ab"]["arm"] == "A" and "text" in r.json()
+        results = _ok(httpx.get(f"{url}/ab-tests/{tid}/results"))
+        assert results["arms"]["B"]["n_failed"] == 1 and results["arms"]["B"]["failure_rate"] == 1
+        assert results["arms"]["A"]["n_failed"] == 0 and results["n_total"] == 2
 
 
 def test_transcription_lands_in_reports(url: str, db: Path) -> None:
