@@ -3,9 +3,8 @@ thread, real whisper.cpp on tiny random models, a real SQLite store, Chromium on
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -311,6 +310,24 @@ def test_failing_arm_is_recorded_as_failed(models: Path, db: Path, config: Path)
         assert results["arms"]["A"]["n_failed"] == 0 and results["n_total"] == 2
 
 
+def test_completed_meanwhile_keeps_the_result(url: str) -> None:
+    tid = _create(url, max_samples=1)["test_id"]
+    _ok(httpx.post(f"{url}/ab-tests/{tid}/start"))
+    sessions = [
+        s for s in (f"u{i}" for i in range(64)) if assign_arm(tid, s, {"A": 0.5, "B": 0.5}) == "B"
+    ]
+    with ThreadPoolExecutor(
+        2
+    ) as pool:  # both are assigned before either records (escalate is slow)
+        rs = list(pool.map(lambda s: _transcribe(url, ab_test=tid, session_id=s), sessions[:2]))
+    bodies = [r.json() for r in rs]
+    recorded = [b["ab"]["recorded"] for b in bodies if b["success"]]
+    # either the second was still assigned (result kept, nothing recorded) or it came too late
+    assert sorted(recorded) == [False, True] or sorted(r.status_code for r in rs) == [200, 409]
+    assert _ok(httpx.get(f"{url}/ab-tests/{tid}/results"))["n_total"] == 1
+    assert _ok(httpx.get(f"{url}/ab-tests/{tid}"))["status"] == "completed"
+
+
 def test_transcription_lands_in_reports(url: str, db: Path) -> None:
     empty = _ok(httpx.get(url + "/selection-metrics", params={"period": "24h"}))
     assert empty["kind"] == "performance" and empty["totals"]["transcriptions"] == 0
@@ -383,32 +400,28 @@ def test_live_dashboard_in_chromium(url: str) -> None:
     shot.unlink(missing_ok=True)
     errors: list[str] = []
     requests: list[str] = []
-    profile = tempfile.mkdtemp(prefix="wc-chromium-")
-    try:
-        with sync_api.sync_playwright() as pw:
-            browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-            try:
-                ctx = browser.new_context(viewport={"width": 1400, "height": 900})
-                tab = ctx.new_page()
-                tab.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-                tab.on("pageerror", lambda e: errors.append(str(e)))
-                tab.on("request", lambda r: requests.append(r.url))
-                response = tab.goto(url + "/dashboard?period=24h", wait_until="load")
-                assert response is not None and response.status == 200
-                charts = tab.evaluate(
-                    """() => Object.fromEntries([...document.querySelectorAll('svg.chart')].map(
-                        s => [s.dataset.chart, {
-                          marks: s.querySelectorAll('.bar, .point, .box').length,
-                          empty: s.querySelectorAll('.empty').length,
-                          width: s.getBoundingClientRect().width}]))"""
-                )
-                ab_text = tab.locator("#ab").inner_text()
-                shot.parent.mkdir(parents=True, exist_ok=True)
-                tab.screenshot(path=str(shot), full_page=True)
-            finally:
-                browser.close()
-    finally:
-        shutil.rmtree(profile, ignore_errors=True)
+    with sync_api.sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            ctx = browser.new_context(viewport={"width": 1400, "height": 900})
+            tab = ctx.new_page()
+            tab.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+            tab.on("pageerror", lambda e: errors.append(str(e)))
+            tab.on("request", lambda r: requests.append(r.url))
+            response = tab.goto(url + "/dashboard?period=24h", wait_until="load")
+            assert response is not None and response.status == 200
+            charts = tab.evaluate(
+                """() => Object.fromEntries([...document.querySelectorAll('svg.chart')].map(
+                    s => [s.dataset.chart, {
+                      marks: s.querySelectorAll('.bar, .point, .box').length,
+                      empty: s.querySelectorAll('.empty').length,
+                      width: s.getBoundingClientRect().width}]))"""
+            )
+            ab_text = tab.locator("#ab").inner_text()
+            shot.parent.mkdir(parents=True, exist_ok=True)
+            tab.screenshot(path=str(shot), full_page=True)
+        finally:
+            browser.close()
     assert errors == []
     assert requests == [url + "/dashboard?period=24h"]  # self-contained: nothing else fetched
     # every model ran (escalate climbs s → m → l): one usage bar and one latency box each
