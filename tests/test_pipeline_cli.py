@@ -106,11 +106,21 @@ def test_demo_without_models_explains(
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path))
     monkeypatch.delenv("WHISPER_CASCADE_MODELS", raising=False)
-    assert cli.main(["demo", "--models-dir", str(tmp_path)]) == 0
+    missing = ("micro-s", "micro-not-shipped")
+    monkeypatch.setattr("whisper_cascade.pipeline.default_ladder", lambda: missing)
+    assert cli.main(["demo", "--models-dir", str(tmp_path)]) == 1
     out = capsys.readouterr().out
-    for name in DEFAULT_LADDER_MODELS:
-        assert f"ggml-{name}.bin" in out
+    assert "ggml-micro-not-shipped.bin" in out
     assert str(tmp_path) in out
+
+
+@pytest.mark.bundled
+def test_demo_runs_on_the_bundled_models(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["demo"]) == 0
+    out = capsys.readouterr().out
+    assert "final model micro-s" in out
+    text = next(line for line in out.splitlines() if line.startswith("text: "))
+    assert len(text.split()) >= 4  # the bundled model hears words in the bundled sample
 
 
 def test_demo_with_models(model_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:

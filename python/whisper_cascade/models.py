@@ -144,6 +144,14 @@ def search_dirs(models_dir: str | os.PathLike[str] | None = None) -> list[Path]:
     return dirs
 
 
+def _explicit_dirs(models_dir: str | os.PathLike[str] | None) -> list[Path]:
+    dirs = [Path(models_dir).expanduser()] if models_dir else []
+    env = os.environ.get(MODELS_ENV)
+    if env:
+        dirs.extend(Path(p).expanduser() for p in env.split(os.pathsep) if p)
+    return dirs
+
+
 def _pywhispercpp_models_dir() -> Path:
     # platformdirs' user_data_dir("pywhispercpp") / "models", without importing pywhispercpp.
     data_home = Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share")
@@ -162,8 +170,10 @@ def resolve_model(name_or_path: str, models_dir: str | os.PathLike[str] | None =
     """Find the file of a model given by name or by path.
 
     A path (anything with a separator or ending in ``.bin`` that exists) is used as is.
-    A name is looked up among the bundled models first, then as ``ggml-NAME.bin`` in
-    :func:`search_dirs`. Raises :class:`ModelNotFoundError` naming every place searched.
+    A name is looked up as ``ggml-NAME.bin`` in ``models_dir`` and ``$WHISPER_CASCADE_MODELS``
+    first (a user's file overrides a bundled model of the same name), then among the bundled
+    models, then in the rest of :func:`search_dirs`. Raises :class:`ModelNotFoundError` naming
+    every place searched.
     """
     candidate = Path(name_or_path).expanduser()
     looks_like_path = os.sep in name_or_path or name_or_path.endswith(".bin")
@@ -175,11 +185,14 @@ def resolve_model(name_or_path: str, models_dir: str | os.PathLike[str] | None =
         raise ModelNotFoundError(f"model file not found: {name_or_path}")
     bundled = bundled_models().get(name_or_path)
     dirs = search_dirs(models_dir)
-    spec = (
-        bundled
-        or openai_spec(name_or_path)
-        or ModelSpec(name=name_or_path, file_name=file_name_for(name_or_path))
+    plain = openai_spec(name_or_path) or ModelSpec(
+        name=name_or_path, file_name=file_name_for(name_or_path)
     )
+    # The user's own folders (--models-dir, $WHISPER_CASCADE_MODELS) override a bundled model.
+    override = _first_existing(plain.file_name, _explicit_dirs(models_dir))
+    if override is not None:
+        return replace(plain, path=override)
+    spec = bundled or plain
     if spec.path is not None:
         return spec
     found = _first_existing(spec.file_name, dirs)

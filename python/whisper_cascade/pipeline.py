@@ -88,8 +88,8 @@ def default_ladder() -> tuple[str, ...]:
 def demo(models_dir: str | os.PathLike[str] | None = None) -> int:
     """Transcribe the bundled sample with the cascade over the default ladder.
 
-    When the bundled models are not installed, say which files are needed and where they were
-    looked for, and return 0: nothing is broken, the package simply ships without them yet.
+    When a model of the ladder cannot be found, say which files are needed and where they were
+    looked for, and return 1.
     """
     sample = sample_path()
     print(f"sample: {sample}")
@@ -115,7 +115,7 @@ def demo(models_dir: str | os.PathLike[str] | None = None) -> int:
                 "`python -m whisper_cascade.zoo.train --all` (docs/zoo.md) or transcribe with "
                 "your own model: whisper-cascade transcribe AUDIO --model PATH"
             )
-        return 0
+        return 1
     from whisper_cascade.cascade import Cascade
 
     audio = load_audio(sample)
