@@ -12,9 +12,11 @@ from whisper_cascade.store import Store
 from .engine import Service
 from .errors import install_error_handlers
 from .guards import RequestGuard, require_api_key
+from .routes_ab import router as ab_router
 from .routes_jobs import router as jobs_router
 from .routes_openai import router as openai_router
 from .routes_ops import health_router, metrics_router
+from .routes_reports import router as reports_router
 from .routes_transcribe import router as transcribe_router
 from .settings import ServiceSettings
 
@@ -58,6 +60,7 @@ def create_app(
     install_error_handlers(app)
     app.add_middleware(RequestGuard, service=service)
     add_router(app, health_router, public=True)
-    for router in (metrics_router, openai_router, transcribe_router, jobs_router, *routers):
+    builtin = (metrics_router, openai_router, transcribe_router, jobs_router, ab_router)
+    for router in (*builtin, reports_router, *routers):
         add_router(app, router)
     return app

@@ -9,7 +9,6 @@ thread-safe :class:`~whisper_cascade.cascade.Cascade` (per-model locks live in i
 from __future__ import annotations
 
 import asyncio
-import inspect
 import json
 import logging
 import threading
@@ -75,9 +74,8 @@ class Service:
             "ladders": self.ladders,
             "breaker_threshold": settings.breaker_threshold,
             "breaker_cooldown_s": settings.breaker_cooldown_s,
+            "store": self.store,  # job and decision records feed the reports
         }
-        if "store" in inspect.signature(Cascade).parameters:  # decision records, when supported
-            kwargs["store"] = self.store
         self.cascade = Cascade(settings.ladder, settings.preset, **kwargs)
         self.metrics = Metrics()
         self.executor = ThreadPoolExecutor(settings.workers, thread_name_prefix="wc-service")

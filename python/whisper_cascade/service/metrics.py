@@ -97,6 +97,12 @@ class Metrics:
             ["model"],
             registry=r,
         )
+        self.ab_assignments = Counter(
+            "whisper_cascade_ab_assignments",
+            "Requests routed to an A/B test arm",
+            ["test", "arm"],
+            registry=r,
+        )
 
     def observe_result(self, result: CascadeResult) -> None:
         """Record one finished transcription."""

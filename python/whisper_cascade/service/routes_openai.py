@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, File, Form, UploadFile
+from fastapi import APIRouter, Depends, File, Form, Header, UploadFile
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
+from whisper_cascade.results import CascadeResult
+
+from .ab import enrollment, transcribe_routed
 from .engine import Service
 from .errors import ServiceError
 from .guards import get_service, read_upload
@@ -33,10 +36,14 @@ async def create_transcription(
     timestamp_granularities: Annotated[
         list[str] | None, Form(alias="timestamp_granularities[]")
     ] = None,
+    x_session_id: Annotated[str | None, Header()] = None,
+    x_ab_test: Annotated[str | None, Header()] = None,
 ) -> Response:
     """Transcribe with the cascade; ``model`` names a preset, a ladder or a model
     (``whisper-1``: the service default). ``prompt`` is accepted and not used; decoding is
-    greedy whatever ``temperature`` says."""
+    greedy whatever ``temperature`` says. With ``X-AB-Test`` and ``X-Session-Id`` headers the
+    session's arm picks the target instead of ``model``; ``ab`` (JSON) or the ``X-AB-Test-Id``
+    and ``X-AB-Arm`` headers name the test and the arm."""
     if response_format not in RESPONSE_FORMATS:
         raise _bad(f"response_format must be one of {', '.join(RESPONSE_FORMATS)}")
     if language is not None and language.strip().lower() not in _ENGLISH:
@@ -52,9 +59,22 @@ async def create_transcription(
     del prompt  # accepted for compatibility
     target = service.target(model=model)
     data, name = await read_upload(file, service.settings.max_upload_bytes)
-    result = await service.run(lambda: service.transcribe(data, name, target))
-    if response_format == "json":
-        return JSONResponse({"text": result.text})
-    if response_format == "verbose_json":
-        return JSONResponse(verbose_json(result, words="word" in granularities))
-    return PlainTextResponse(render_text(result, response_format))
+
+    def work() -> tuple[CascadeResult, dict[str, Any] | None]:
+        enrolled = enrollment(service, test_id=x_ab_test, session_id=x_session_id, implicit=False)
+        if enrolled is None:
+            return service.transcribe(data, name, target), None
+        routed = transcribe_routed(service, data, name, enrolled)
+        return routed.result, routed.ab()
+
+    result, ab = await service.run(work)
+    headers = {"X-AB-Test-Id": ab["test_id"], "X-AB-Arm": ab["arm"]} if ab else None
+    if response_format in ("json", "verbose_json"):
+        if response_format == "json":
+            doc: dict[str, Any] = {"text": result.text}
+        else:
+            doc = verbose_json(result, words="word" in granularities)
+        if ab is not None:
+            doc["ab"] = ab
+        return JSONResponse(doc, headers=headers)
+    return PlainTextResponse(render_text(result, response_format), headers=headers)
