@@ -20,7 +20,6 @@ import pytest
 import soundfile as sf
 from prometheus_client.parser import text_string_to_metric_families
 
-from whisper_cascade import models as model_registry
 from whisper_cascade.audio import sample_path
 from whisper_cascade.cli import build_parser
 from whisper_cascade.errors import InvalidArgumentError
@@ -71,11 +70,8 @@ def db(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def url(models: Path, db: Path) -> Iterator[str]:
-    # conftest hides the bundled models per test; this server outlives a test, so hide them here
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(model_registry, "_bundled_registry", lambda: ({}, {}))
-        with serve(create_app(_settings(models, db))) as base:
-            yield base
+    with serve(create_app(_settings(models, db))) as base:
+        yield base
 
 
 def _post(url: str, path: str, data: bytes = SAMPLE, **fields: str) -> httpx.Response:
