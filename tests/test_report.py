@@ -306,3 +306,13 @@ def test_report_on_postgres(request: pytest.FixtureRequest) -> None:
     assert rep["totals"]["transcriptions"] == truth.transcriptions
     assert rep["totals"]["escalated"] == truth.escalated
     assert cost["totals"]["cpu_seconds"] == pytest.approx(truth.cpu_seconds)
+
+
+@pytest.mark.parametrize(
+    ("seconds", "label"),
+    [(300.0, "5 min"), (3600.0, "1 h"), (5400.0, "1.5 h"), (86400.0, "1 day"), (30.0, "30 s")],
+)
+def test_trend_bucket_labels_read_naturally(seconds: float, label: str) -> None:
+    from whisper_cascade.report_html import _duration_label
+
+    assert _duration_label(seconds) == label

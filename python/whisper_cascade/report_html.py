@@ -131,7 +131,7 @@ def _perf_charts(perf: Mapping[str, Any]) -> str:
 def _trend_charts(perf: Mapping[str, Any]) -> str:
     buckets = perf["trends"]["buckets"]
     size = perf["trends"]["bucket_s"]
-    per = f"per {size / 3600:g} h" if size else ""
+    per = f"per {_duration_label(size)}" if size else ""
     charts = [
         svg.line_chart(
             {"transcriptions": [(b["start"], b["transcriptions"]) for b in buckets]},
@@ -287,3 +287,11 @@ def render_dashboard(
         f"<header><h1>{_e(title)}</h1><p>{_e(since)} to {_e(_when(p['end']))}</p></header>"
         f"<main>{''.join(parts)}</main></body></html>\n"
     )
+
+
+def _duration_label(seconds: float) -> str:
+    """``300`` → ``"5 min"``, ``3600`` → ``"1 h"``, ``86400`` → ``"1 day"``."""
+    for unit, label in ((86400.0, "day"), (3600.0, "h"), (60.0, "min")):
+        if seconds >= unit:
+            return f"{seconds / unit:.3g} {label}"
+    return f"{seconds:.3g} s"
