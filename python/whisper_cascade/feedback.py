@@ -32,7 +32,14 @@ from whisper_cascade.presets import get_preset
 from whisper_cascade.store import FeedbackRecord, Store
 from whisper_cascade.transcriber import Transcriber
 
-__all__ = ["Skipped", "add_feedback", "add_manifest", "collect_runs", "learn"]
+__all__ = [
+    "Skipped",
+    "add_feedback",
+    "add_manifest",
+    "collect_runs",
+    "learn",
+    "records_from_manifest",
+]
 
 
 @dataclass(frozen=True)
@@ -59,11 +66,17 @@ def add_feedback(
     return record
 
 
-def add_manifest(store: Store, manifest: str | os.PathLike[str]) -> list[FeedbackRecord]:
-    """Add every line of a manifest (all lines are checked before any is stored)."""
+def records_from_manifest(manifest: str | os.PathLike[str]) -> list[FeedbackRecord]:
+    """One feedback record per manifest line (every audio file must decode)."""
     records = [_record(item.path, item.text) for item in read_manifest(manifest)]
     if not records:
         raise InvalidArgumentError(f"{manifest}: the manifest has no utterances")
+    return records
+
+
+def add_manifest(store: Store, manifest: str | os.PathLike[str]) -> list[FeedbackRecord]:
+    """Add every line of a manifest (all lines are checked before any is stored)."""
+    records = records_from_manifest(manifest)
     for record in records:
         store.add_feedback(record)
     return records

@@ -2,8 +2,11 @@
 
 Built in: ``fast``, ``balanced`` (the default) and ``accurate``.
 
-* Thresholds for the micro zoo (``micro-s``, ``micro-m``, ``micro-l``) are placeholders, to be
-  calibrated on the micro zoo once it is trained (``calibrated`` is False until then).
+* Thresholds for the micro zoo (``micro-s``, ``micro-m``, ``micro-l``) come from the calibration
+  file shipped with the models (``data/models/calibration.json``, written by
+  ``python -m whisper_cascade.zoo.calibrate`` on a held-out calibration corpus): for each preset,
+  the cheapest thresholds whose WER stays within the preset's allowance over always running the
+  largest model. Without that file they are placeholders and ``calibrated`` is False.
 * Thresholds for OpenAI's models derive from openai-whisper's published fallback criteria
   (average log-probability < −1.0, compression ratio > 2.4, no-speech probability > 0.6):
   ``balanced`` uses the score of a transcript sitting exactly on those limits
@@ -14,13 +17,16 @@ Built in: ``fast``, ``balanced`` (the default) and ``accurate``.
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from importlib import resources
 from types import MappingProxyType
-from typing import Protocol
+from typing import Any, Protocol
 
 from whisper_cascade.errors import InvalidArgumentError
+from whisper_cascade.models import BUNDLED_MODELS_PACKAGE
 from whisper_cascade.policy import Weights, score
 
 __all__ = [
@@ -28,6 +34,7 @@ __all__ = [
     "OPENAI_LIMIT_METRICS",
     "Preset",
     "PresetDefLike",
+    "apply_calibration",
     "builtin_presets",
     "get_preset",
 ]
@@ -202,11 +209,60 @@ def _builtin(name: str, micro: Sequence[float], factor: float, default: float) -
     )
 
 
-_BUILTIN: dict[str, Preset] = {
+CALIBRATION_FILE = "calibration.json"
+_PLACEHOLDERS: dict[str, Preset] = {
     "fast": _builtin("fast", (0.45, 0.4, 0.35), 0.85, 0.45),
     "balanced": _builtin("balanced", (0.6, 0.55, 0.5), 1.0, 0.6),
     "accurate": _builtin("accurate", (0.75, 0.7, 0.65), 1.15, 0.75),
 }
+
+
+def apply_calibration(
+    presets: Mapping[str, Preset], calibration: Mapping[str, Any]
+) -> dict[str, Preset]:
+    """``presets`` with the micro thresholds of a calibration file (see the module doc).
+
+    A model name in the file loses its quantization suffix (thresholds are per model, whatever
+    its file type); presets the file does not name are returned unchanged.
+    """
+    out = dict(presets)
+    fitted = calibration.get("presets")
+    if not isinstance(fitted, Mapping):
+        raise InvalidArgumentError("a calibration needs a 'presets' object")
+    n = calibration.get("n_items", "?")
+    for name, entry in fitted.items():
+        if name not in out:
+            continue
+        if not isinstance(entry, Mapping) or not isinstance(entry.get("thresholds"), Mapping):
+            raise InvalidArgumentError(f"calibration of preset {name!r} needs 'thresholds'")
+        micro = {_name_variants(str(m))[-1]: v for m, v in entry["thresholds"].items()}
+        base = out[name]
+        allowance = entry.get("max_wer_increase", "?")
+        out[name] = replace(
+            base,
+            thresholds={**base.thresholds, **micro},
+            calibrated=True,
+            note=(
+                f"micro thresholds calibrated on {n} held-out utterances (WER at most "
+                f"{allowance} above always-largest); OpenAI thresholds: derived from "
+                "openai-whisper's fallback criteria, uncalibrated here"
+            ),
+        )
+    return out
+
+
+def _shipped_calibration() -> Mapping[str, Any] | None:
+    path = resources.files(BUNDLED_MODELS_PACKAGE) / CALIBRATION_FILE
+    if not path.is_file():
+        return None
+    data: Mapping[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    return data
+
+
+_CALIBRATION = _shipped_calibration()
+_BUILTIN: dict[str, Preset] = (
+    apply_calibration(_PLACEHOLDERS, _CALIBRATION) if _CALIBRATION else dict(_PLACEHOLDERS)
+)
 
 
 def builtin_presets() -> dict[str, Preset]:

@@ -1,0 +1,137 @@
+"""Calibrate the built-in presets' micro thresholds on a held-out calibration corpus.
+
+``python -m whisper_cascade.zoo.calibrate --manifest CALIB/manifest.jsonl --models-dir DIR
+--out python/whisper_cascade/data/models/calibration.json`` runs every model of the ladder on
+every utterance (as ``whisper-cascade learn`` does), then fits, for each built-in preset, the
+cheapest thresholds whose WER stays within the preset's allowance over always running the
+largest model (:func:`whisper_cascade.fitting.fit_thresholds`, with its guard against
+thresholds on the edge of a WER cliff). The run table can be saved (``--save-table``) and
+refitted without transcribing again (``--table``).
+
+The calibration corpus must not overlap the sets the cascade is benchmarked on.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from whisper_cascade.errors import InvalidArgumentError
+from whisper_cascade.feedback import collect_runs, records_from_manifest
+from whisper_cascade.fitting import FitItem, ModelRun, RunTable, fit_thresholds, simulate
+
+__all__ = ["ALLOWANCES", "calibrate", "load_table", "save_table"]
+
+ALLOWANCES: Mapping[str, float] = {"accurate": 0.0, "balanced": 0.005, "fast": 0.03}
+"""WER (a fraction) each built-in preset may add over always running the largest model."""
+
+
+def save_table(table: RunTable, path: str | os.PathLike[str]) -> None:
+    """Write a run table as JSON."""
+    data = {
+        "models": list(table.models),
+        "costs": list(table.costs),
+        "items": [
+            {
+                "audio": i.audio,
+                "content_class": i.content_class,
+                "ref_words": i.ref_words,
+                "runs": [[r.score, r.edits, r.time_s, r.flagged] for r in i.runs],
+            }
+            for i in table.items
+        ],
+    }
+    Path(path).write_text(json.dumps(data), encoding="utf-8")
+
+
+def load_table(path: str | os.PathLike[str]) -> RunTable:
+    """Read a run table written by :func:`save_table`."""
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+        items = tuple(
+            FitItem(
+                content_class=str(i["content_class"]),
+                ref_words=int(i["ref_words"]),
+                runs=tuple(
+                    ModelRun(float(s), int(e), float(t), bool(f)) for s, e, t, f in i["runs"]
+                ),
+                audio=str(i.get("audio", "")),
+            )
+            for i in data["items"]
+        )
+        return RunTable(tuple(data["models"]), tuple(float(c) for c in data["costs"]), items)
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise InvalidArgumentError(f"{path}: not a run table ({exc})") from exc
+
+
+def calibrate(
+    table: RunTable, allowances: Mapping[str, float] = ALLOWANCES, source: str = ""
+) -> dict[str, Any]:
+    """The calibration file's content: fitted thresholds and fit-set outcome per preset."""
+    if len(table.models) < 2:
+        raise InvalidArgumentError("calibration needs a ladder of at least two models")
+    if not table.items:
+        raise InvalidArgumentError("calibration needs at least one transcribed utterance")
+    presets: dict[str, Any] = {}
+    for name, allowance in allowances.items():
+        thresholds = fit_thresholds(table, allowance)
+        presets[name] = {
+            "max_wer_increase": allowance,
+            "thresholds": thresholds,
+            "fit_set": simulate(table, thresholds).to_dict(),
+        }
+    return {
+        "ladder_models": list(table.models),
+        "relative_costs": list(table.costs),
+        "n_items": len(table.items),
+        "source": source,
+        "simulation": "whole-file escalation from the first rung, balanced weights",
+        "always_largest": simulate(table, {}).to_dict(),
+        "presets": presets,
+    }
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Command-line entry point (see the module doc)."""
+    p = argparse.ArgumentParser(prog="python -m whisper_cascade.zoo.calibrate", description=__doc__)
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--manifest", help="calibration corpus (JSONL with audio and text)")
+    src.add_argument("--table", help="a run table saved by --save-table (no transcription)")
+    p.add_argument("--ladder", default="micro")
+    p.add_argument("--models-dir", default=None)
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--save-table", default=None, help="write the run table here")
+    p.add_argument("--source", default="", help="a description of the corpus, kept in the file")
+    p.add_argument("--out", required=True, help="where to write calibration.json")
+    args = p.parse_args(argv)
+    if args.table:
+        table = load_table(args.table)
+    else:
+        records = records_from_manifest(args.manifest)
+        table, skipped = collect_runs(
+            records, args.ladder, models_dir=args.models_dir, n_threads=args.threads,
+            progress=True,
+        )  # fmt: skip
+        for s in skipped:
+            print(f"skipped {s.audio}: {s.error}")
+        if args.save_table:
+            save_table(table, args.save_table)
+    result = calibrate(table, source=args.source or str(args.manifest or args.table))
+    Path(args.out).write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    for name, entry in result["presets"].items():
+        fit = entry["fit_set"]
+        print(
+            f"{name:9s} thresholds {entry['thresholds']}  WER {fit['wer']:.4f}  "
+            f"cost {fit['cost']:.1f}  usage {fit['model_usage']}"
+        )
+    top = result["always_largest"]
+    print(f"always-largest WER {top['wer']:.4f}  cost {top['cost']:.1f}")
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())

@@ -1,0 +1,127 @@
+"""Calibrating the built-in presets' micro thresholds (zoo.calibrate) and applying them."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from whisper_cascade import presets as presets_module
+from whisper_cascade.errors import InvalidArgumentError
+from whisper_cascade.fitting import NEVER, FitItem, ModelRun, RunTable, simulate
+from whisper_cascade.ggml_writer import random_whisper_model
+from whisper_cascade.presets import apply_calibration, builtin_presets, get_preset
+from whisper_cascade.zoo.calibrate import ALLOWANCES, calibrate, load_table, main, save_table
+
+MODELS = ("micro-s-q8_0", "micro-m-q8_0", "micro-l-q8_0")
+
+
+def _table() -> RunTable:
+    """Confident small-model transcripts are right; unsure ones are wrong; the largest is right."""
+    items = []
+    for i in range(60):
+        confident = i % 3 != 0
+        s = ModelRun(0.9 if confident else 0.3, 0 if confident else 3, 0.1)
+        m = ModelRun(0.8, 0 if i % 2 else 1, 0.3)
+        items.append(FitItem("short_clean_simple", 5, (s, m, ModelRun(0.95, 0, 1.0)), f"a{i}.wav"))
+    return RunTable(MODELS, (1.0, 2.5, 6.0), tuple(items))
+
+
+def test_calibrate_fits_each_preset_within_its_allowance() -> None:
+    table = _table()
+    result = calibrate(table, source="unit")
+    assert result["n_items"] == 60 and result["ladder_models"] == list(MODELS)
+    largest = simulate(table, {})
+    assert result["always_largest"]["wer"] == largest.wer == 0.0
+    for name, allowance in ALLOWANCES.items():
+        entry = result["presets"][name]
+        assert set(entry["thresholds"]) == set(MODELS[:-1])
+        assert entry["fit_set"]["wer"] <= largest.wer + allowance + 1e-9
+    # accurate may not lose a word: the unsure small-model transcripts must escalate past m too
+    acc = result["presets"]["accurate"]
+    assert acc["fit_set"]["cost"] < largest.cost
+    assert 0.3 < acc["thresholds"]["micro-s-q8_0"] <= 0.9
+    assert acc["thresholds"]["micro-m-q8_0"] == NEVER
+
+
+def test_calibrate_rejects_what_cannot_be_fitted() -> None:
+    with pytest.raises(InvalidArgumentError, match="two models"):
+        calibrate(RunTable(("a",), (1.0,), ()))
+    with pytest.raises(InvalidArgumentError, match="at least one"):
+        calibrate(RunTable(("a", "b"), (1.0, 2.0), ()))
+
+
+def test_table_round_trip_and_bad_file(tmp_path: Path) -> None:
+    table = _table()
+    save_table(table, tmp_path / "t.json")
+    assert load_table(tmp_path / "t.json") == table
+    (tmp_path / "bad.json").write_text('{"models": []}', encoding="utf-8")
+    with pytest.raises(InvalidArgumentError, match="not a run table"):
+        load_table(tmp_path / "bad.json")
+    with pytest.raises(InvalidArgumentError, match="not a run table"):
+        load_table(tmp_path / "missing.json")
+
+
+def test_apply_calibration_sets_micro_thresholds_only() -> None:
+    result = calibrate(_table())
+    out = apply_calibration(presets_module._PLACEHOLDERS, result)
+    for name in ALLOWANCES:
+        fitted = result["presets"][name]["thresholds"]
+        assert out[name].calibrated
+        # fitted on q8_0 files, the threshold applies to the model whatever its file type
+        assert out[name].threshold_for("micro-s") == fitted["micro-s-q8_0"]
+        assert out[name].threshold_for("micro-m-q8_0") == fitted["micro-m-q8_0"]
+        assert out[name].threshold_for("base") == presets_module._PLACEHOLDERS[name].threshold_for(
+            "base"
+        )
+        assert "calibrated on 60 held-out utterances" in out[name].note
+    partial = apply_calibration(
+        presets_module._PLACEHOLDERS, {"presets": {"fast": {"thresholds": {}}}}
+    )
+    assert partial["fast"].calibrated and not partial["balanced"].calibrated
+    with pytest.raises(InvalidArgumentError, match="'presets'"):
+        apply_calibration(presets_module._PLACEHOLDERS, {})
+    with pytest.raises(InvalidArgumentError, match="needs 'thresholds'"):
+        apply_calibration(presets_module._PLACEHOLDERS, {"presets": {"fast": 3}})
+
+
+def test_shipped_calibration_is_what_the_builtins_use() -> None:
+    shipped = presets_module._shipped_calibration()
+    if shipped is None:
+        assert not any(p.calibrated for p in builtin_presets().values())
+        return
+    for name, entry in shipped["presets"].items():
+        preset = get_preset(name)
+        assert preset.calibrated
+        for model, value in entry["thresholds"].items():
+            assert preset.threshold_for(model) == value
+
+
+def test_main_refits_a_saved_table(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    save_table(_table(), tmp_path / "t.json")
+    assert main(["--table", str(tmp_path / "t.json"), "--out", str(tmp_path / "c.json")]) == 0
+    data = json.loads((tmp_path / "c.json").read_text(encoding="utf-8"))
+    assert set(data["presets"]) == set(ALLOWANCES)
+    assert "always-largest WER 0.0000" in capsys.readouterr().out
+
+
+@pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="needs espeak-ng")
+def test_main_transcribes_a_manifest(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from whisper_cascade.zoo.corpus import generate_corpus
+
+    corpus = generate_corpus(tmp_path / "corpus", 2, 5, conditions=["clean"])
+    models = tmp_path / "models"
+    models.mkdir()
+    for seed, name in enumerate(("micro-s", "micro-m"), start=1):
+        random_whisper_model(models / f"ggml-{name}.bin", seed=seed)
+    out = tmp_path / "cal.json"
+    argv = [
+        "--manifest", str(corpus), "--ladder", "micro-s,micro-m",
+        "--models-dir", str(models), "--save-table", str(tmp_path / "t.json"), "--out", str(out),
+    ]  # fmt: skip
+    assert main(argv) == 0
+    data = json.loads(out.read_text(encoding="utf-8"))
+    assert data["n_items"] == 2 and data["ladder_models"] == ["micro-s", "micro-m"]
+    assert len(load_table(tmp_path / "t.json").items) == 2
