@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from report_support import NOW, populate
+from whisper_cascade.abreport import build_results
+from whisper_cascade.abtest import ABTest, ABTestConfig
 from whisper_cascade.cli import main
 from whisper_cascade.config import Prices
 from whisper_cascade.errors import InvalidArgumentError
@@ -186,8 +190,46 @@ def test_dashboard_renders_ab_results_generically(store: Store) -> None:
     assert "<title>Ops &amp; &lt;stats&gt;</title>" in html
     assert "treat&lt;x&gt;" in html and "<th>mean_wer</th>" in html and "<th>lift</th>" in html
     assert "<h3>t1</h3>" in html and "<h3>second</h3>" in html and "0.012" in html
-    assert ">yes<" in html and "[1, 2]" in html
+    assert ">yes<" in html and "<td>1, 2</td>" in html
     assert html.count('class="chart"') == 9
+
+
+def _ab_table(html: str) -> str:
+    start = html.index('<table class="ab ab-comparisons">')
+    return html[start : html.index("</table>", start)]
+
+
+def test_dashboard_renders_ab_comparisons_as_a_table(store: Store) -> None:
+    rng = np.random.default_rng(3)
+    cfg = ABTestConfig("s <vs> m", {"A": "fast", "B": "accurate"}, metric="wer", min_samples=10)
+    test = ABTest("t1", cfg, "running", 0.0, 0.0, None, None, cfg.split)
+    obs = [
+        (arm, {"wer": float(rng.normal(mean, 0.05)), "latency_s": 1.0 + i % 3, "failed": False})
+        for i in range(60)
+        for arm, mean in (("A", 0.30), ("B", 0.10))
+    ]
+    res = build_results(test, obs, now=5.0)
+    perf = performance_report(store, None, now=NOW)
+    html = render_dashboard(perf, cost_report(store, PRICES, None, now=NOW), [res])
+    table = _ab_table(html)
+    heads = re.findall(r"<th>(.*?)</th>", table)
+    assert heads == [
+        "metric", "arm A", "A value", "arm B", "B value", "difference",
+        "confidence interval", "p-value", "always-valid p", "significant", "winner",
+    ]  # fmt: skip
+    assert "{" not in table and "}" not in table and "&quot;" not in table
+    rows = re.findall(r"<tr><td>(.*?)</td></tr>", table)
+    cells = {r.split("</td><td>")[0]: r.split("</td><td>") for r in rows}
+    assert set(cells) == {"wer", "latency", "failure_rate"}
+    wer = cells["wer"]
+    assert wer[1] == "A" and wer[3] == "B" and float(wer[5]) < 0
+    low, high = (float(x) for x in wer[6].split(" to "))
+    assert low < float(wer[5]) < high < 0
+    assert float(wer[7]) < 0.001 and wer[9] == "yes" and wer[10] == "B"
+    assert cells["failure_rate"][9] == "no" and cells["failure_rate"][10] == "–"
+    assert cells["latency"][9] == "no" and cells["latency"][10] == "–"
+    assert "s &lt;vs&gt; m" in html and "<td>winner</td><td>B</td>" in html
+    assert "{" not in html[html.index('id="ab"') :]  # no raw JSON anywhere in the A/B section
 
 
 def test_svg_charts_are_wellformed_and_escaped() -> None:

@@ -418,6 +418,7 @@ def test_live_dashboard_in_chromium(url: str) -> None:
                       width: s.getBoundingClientRect().width}]))"""
             )
             ab_text = tab.locator("#ab").inner_text()
+            ab_heads = tab.locator("#ab table.ab-comparisons th").all_inner_texts()
             shot.parent.mkdir(parents=True, exist_ok=True)
             tab.screenshot(path=str(shot), full_page=True)
         finally:
@@ -431,4 +432,9 @@ def test_live_dashboard_in_chromium(url: str) -> None:
     assert all(c["width"] > 100 for c in charts.values())
     assert sum(c["empty"] == 0 for c in charts.values()) >= 4
     assert "s vs l" in ab_text and tid in ab_text
+    assert ab_heads == [
+        "metric", "arm A", "A value", "arm B", "B value", "difference", "confidence interval",
+        "p-value", "always-valid p", "significant", "winner",
+    ]  # fmt: skip
+    assert "{" not in ab_text and "}" not in ab_text  # readable tables, no raw JSON
     assert shot.stat().st_size > 20_000
