@@ -19,6 +19,7 @@ from whisper_cascade.config import Prices
 from whisper_cascade.errors import InvalidArgumentError
 from whisper_cascade.report import (
     cost_report,
+    page_jobs,
     parse_period,
     percentile,
     performance_report,
@@ -277,6 +278,17 @@ def test_odd_records_and_long_spans(store: Store) -> None:
     assert ">nan<" in page
 
 
+def test_page_jobs_checks_its_arguments(store: Store) -> None:
+    populate(store, n=5)
+    rep = cost_report(store, PRICES, None, now=NOW)
+    assert page_jobs(rep, 10000, 0)["jobs"] == rep["jobs"]
+    assert page_jobs(rep, 2, 4)["jobs"] == rep["jobs"][4:]
+    assert page_jobs(rep)["limit"] == 100 and "jobs_total" not in rep  # the input is untouched
+    for limit, offset in ((0, 0), (10001, 0), (True, 0), (1, -1), (1, 1.5)):
+        with pytest.raises(InvalidArgumentError):
+            page_jobs(rep, limit, offset)  # type: ignore[arg-type]
+
+
 def test_helpers() -> None:
     assert fmt_number(2.5e6) == "2.5M" and fmt_number(1500) == "1.5k" and fmt_number(0.25) == "0.25"
     assert parse_period("24h") == 86400 and parse_period("30m") == 1800
@@ -306,6 +318,15 @@ def test_cli_report(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     rep = json.loads(capsys.readouterr().out)
     assert rep["kind"] == "cost" and rep["prices"]["currency"] == "CHF"
     assert rep["totals"]["cost"] == pytest.approx(truth.cpu_seconds / 3600 * 1.5)
+    assert rep["jobs_total"] == rep["totals"]["jobs"] == len(rep["jobs"]) == truth.transcriptions
+    assert rep["limit"] == 100 and rep["offset"] == 0
+    assert main(["report", "cost", "--db", str(db), "--period", "all", "--json",
+                 "--config", str(cfg), "--limit", "2", "--offset", "5"]) == 0  # fmt: skip
+    page = json.loads(capsys.readouterr().out)
+    assert page["jobs"] == rep["jobs"][5:7] and page["jobs_total"] == truth.transcriptions
+    assert page["limit"] == 2 and page["offset"] == 5
+    assert page["totals"]["jobs"] == truth.transcriptions
+    assert page["totals"] == rep["totals"] and page["per_model"] == rep["per_model"]
     ab = tmp_path / "ab.json"
     ab.write_text(json.dumps({"name": "exp-1", "arms": {"a": {"n": 1}}}))
     out_html = tmp_path / "d.html"
@@ -324,6 +345,9 @@ def test_cli_report(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
         (["--ab", "bad.json"], "not valid JSON"),
         (["--ab", "list.json"], "must be an object or a list of objects"),
         (["--html", "nodir/x/d.html"], "cannot write dashboard"),
+        (["cost", "--json", "--limit", "0"], "limit must be an integer in 1..10000"),
+        (["cost", "--json", "--limit", "10001"], "limit must be an integer in 1..10000"),
+        (["cost", "--json", "--offset", "-1"], "offset must be an integer >= 0"),
     ],
 )
 def test_cli_report_errors(
