@@ -230,6 +230,7 @@ def test_dashboard_renders_ab_comparisons_as_a_table(store: Store) -> None:
     assert cells["failure_rate"][9] == "no" and cells["failure_rate"][10] == "–"
     assert cells["latency"][9] == "no" and cells["latency"][10] == "–"
     assert "s &lt;vs&gt; m" in html and "<td>winner</td><td>B</td>" in html
+    assert "arms: (A: fast, B: accurate); split: (A: 0.5, B: 0.5)" in html  # config, no JSON
     assert "{" not in html[html.index('id="ab"') :]  # no raw JSON anywhere in the A/B section
 
 

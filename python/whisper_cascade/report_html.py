@@ -36,7 +36,8 @@ def _e(text: object) -> str:
     return escape(str(text), quote=True)
 
 
-def _fmt(value: Any) -> str:
+def _fmt(value: Any, top: bool = True) -> str:
+    """A cell's text; dicts and lists read ``a: 1; b: x, y; c: (d: 2, e: 3)``, never JSON."""
     if value is None:
         return "–"
     if isinstance(value, bool):
@@ -45,10 +46,13 @@ def _fmt(value: Any) -> str:
         if not math.isfinite(value):
             return str(value)
         return f"{value:.4g}"
-    if isinstance(value, dict):  # readable, not JSON: "a: 1; b: x, y"
-        return "; ".join(f"{k}: {_fmt(v)}" for k, v in value.items())
+    if isinstance(value, dict):
+        sep = "; " if top else ", "
+        text = sep.join(f"{k}: {_fmt(v, top=False)}" for k, v in value.items())
+        return text if top else f"({text})"
     if isinstance(value, list | tuple):
-        return ", ".join(_fmt(v) for v in value)
+        text = ", ".join(_fmt(v, top=False) for v in value)
+        return text if top else f"({text})"
     return str(value)
 
 
