@@ -59,6 +59,9 @@ from whisper_cascade.presets import Preset, get_preset
 from whisper_cascade.transcriber import Transcriber
 from whisper_cascade.zoo.metrics import condition_bucket
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # benchlib, next to this file
+from benchlib import update_readme_section  # noqa: E402
+
 README = Path(__file__).with_name("README.md")
 SECTION = "## Cascade"
 STATIC, SEGMENT, ORACLE = "static cascade", "segment cascade", "oracle"
@@ -416,19 +419,6 @@ def _group_table(st: dict[str, Any], key: str, title: str) -> list[str]:
     return out
 
 
-def update_readme(table: str, command: str) -> None:
-    """Replace (or append) the Cascade section of bench/README.md."""
-    text = README.read_text(encoding="utf-8")
-    body = f"{SECTION}\n\n```sh\n{command}\n```\n\n{table}"
-    start = text.find(SECTION)
-    if start < 0:
-        text = text.rstrip("\n") + "\n\n" + body
-    else:
-        nxt = text.find("\n## ", start + len(SECTION))
-        text = text[:start] + body + ("" if nxt < 0 else text[nxt:])
-    README.write_text(text, encoding="utf-8")
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--manifest", type=Path, action="append", required=True)
@@ -456,7 +446,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.json.write_text(json.dumps(report, indent=1) + "\n", encoding="utf-8")
     if args.update_readme:
         argv_text = " ".join(sys.argv[1:] if argv is None else argv)
-        update_readme(table, f"python bench/bench_cascade.py {argv_text}")
+        update_readme_section(SECTION, f"python bench/bench_cascade.py {argv_text}", table, README)
     return 0
 
 

@@ -35,6 +35,9 @@ from whisper_cascade.manifest import ManifestItem, read_manifest
 from whisper_cascade.presets import Preset, get_preset
 from whisper_cascade.store import SqliteStore
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # benchlib, next to this file
+from benchlib import update_readme_section  # noqa: E402
+
 README = Path(__file__).with_name("README.md")
 SECTION = "## Learned thresholds"
 
@@ -154,19 +157,6 @@ def markdown(report: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def update_readme(table: str, command: str) -> None:
-    """Replace (or append) this bench's section of bench/README.md."""
-    text = README.read_text(encoding="utf-8")
-    body = f"{SECTION}\n\n```sh\n{command}\n```\n\n{table}"
-    start = text.find(SECTION)
-    if start < 0:
-        text = text.rstrip("\n") + "\n\n" + body
-    else:
-        nxt = text.find("\n## ", start + len(SECTION))
-        text = text[:start] + body + ("" if nxt < 0 else text[nxt:])
-    README.write_text(text, encoding="utf-8")
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--manifest", type=Path, required=True)
@@ -198,7 +188,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.json.write_text(json.dumps(report, indent=1) + "\n", encoding="utf-8")
     if args.update_readme:
         argv_text = " ".join(sys.argv[1:] if argv is None else argv)
-        update_readme(table, f"python bench/bench_learned.py {argv_text}")
+        update_readme_section(SECTION, f"python bench/bench_learned.py {argv_text}", table, README)
     return 0
 
 

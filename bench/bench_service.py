@@ -32,6 +32,9 @@ from whisper_cascade.presets import get_preset
 from whisper_cascade.service import ServiceSettings, create_app
 from whisper_cascade.service.background import serve_in_thread
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # benchlib, next to this file
+from benchlib import update_readme_section  # noqa: E402
+
 README = Path(__file__).with_name("README.md")
 SECTION = "## Service load test"
 ACCEPT_ALL = get_preset("balanced").with_overrides(
@@ -136,20 +139,12 @@ def markdown(reports: Sequence[dict[str, Any]]) -> str:
 
 def update_readme(table: str, command: str) -> None:
     """Replace (or append) the service section of bench/README.md."""
-    text = README.read_text(encoding="utf-8")
     note = (
         "Loopback, the server started by the bench (uvicorn, one shared Cascade, SQLite "
         "store), the bundled 1.6 s sample, tiny random-weight micro models, preset accept-all. "
         "Latency is per request, from send to answer, so it includes time in the queue.\n"
     )
-    body = f"{SECTION}\n\n```sh\n{command}\n```\n\n{note}\n{table}"
-    start = text.find(SECTION)
-    if start < 0:
-        text = text.rstrip("\n") + "\n\n" + body
-    else:
-        nxt = text.find("\n## ", start + len(SECTION))
-        text = text[:start] + body + ("" if nxt < 0 else text[nxt:])
-    README.write_text(text, encoding="utf-8")
+    update_readme_section(SECTION, command, f"{note}\n{table}", README)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

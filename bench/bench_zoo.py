@@ -26,6 +26,9 @@ from whisper_cascade.modelfile import validate_model
 from whisper_cascade.zoo.metrics import condition_bucket, ladder_violations, rank_auc
 from whisper_cascade.zoo.ship import evaluate_model
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # benchlib, next to this file
+from benchlib import update_readme_section  # noqa: E402
+
 README = Path(__file__).with_name("README.md")
 SECTION = "## Micro zoo"
 UNSEEN = "unseen voices"
@@ -136,18 +139,6 @@ def _auc(scores: list[float], labels: list[bool]) -> str:
         return "n/a (one class only)"
 
 
-def update_readme(table: str, command: str) -> None:
-    text = README.read_text(encoding="utf-8")
-    body = f"{SECTION}\n\n```sh\n{command}\n```\n\n{table}"
-    start = text.find(SECTION)
-    if start < 0:
-        text = text.rstrip("\n") + "\n\n" + body
-    else:
-        nxt = text.find("\n## ", start + len(SECTION))
-        text = text[:start] + body + ("" if nxt < 0 else text[nxt:])
-    README.write_text(text, encoding="utf-8")
-
-
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--models-dir", type=Path, default=Path("python/whisper_cascade/data/models"))
@@ -160,7 +151,9 @@ def main() -> int:
     table = bench(args)
     print(table)
     if args.update_readme:
-        update_readme(table, "python bench/bench_zoo.py " + " ".join(sys.argv[1:]))
+        update_readme_section(
+            SECTION, "python bench/bench_zoo.py " + " ".join(sys.argv[1:]), table, README
+        )
     return 0
 
 

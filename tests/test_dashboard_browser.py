@@ -9,11 +9,18 @@ from pathlib import Path
 import pytest
 
 from report_support import NOW, populate
+from whisper_cascade.abreport import build_results
+from whisper_cascade.abtest import ABTest, ABTestConfig
 from whisper_cascade.config import Prices
 from whisper_cascade.report import cost_report, performance_report
 from whisper_cascade.report_html import render_dashboard
 from whisper_cascade.store import open_store
 
+AB_ARMS = (("A", 0.2), ("B", 0.0))
+AB_HEADERS = [
+    "metric", "arm A", "A value", "arm B", "B value", "difference", "confidence interval",
+    "p-value", "always-valid p", "significant", "winner",
+]  # fmt: skip
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 ARGS = [
@@ -37,7 +44,10 @@ def _render(tmp_path: Path, populated: bool) -> Path:
             populate(store, n=80)
         perf = performance_report(store, None, now=NOW)
         cost = cost_report(store, Prices(cpu_hour=0.08, per_model={"micro-l": 0.0005}), now=NOW)
-    ab = [{"name": "s vs m", "p_value": 0.04, "arms": {"A": {"n": 40}, "B": {"n": 41}}}]
+    cfg = ABTestConfig("s vs m", {"A": "fast", "B": "accurate"}, metric="wer", min_samples=5)
+    test = ABTest("t1", cfg, "running", 0.0, 0.0, None, None, cfg.split)
+    obs = [(arm, {"wer": 0.1 * (i % 4) + bump}) for i in range(40) for arm, bump in AB_ARMS]
+    ab = [build_results(test, obs, now=NOW)]
     page = tmp_path / "dashboard.html"
     page.write_text(render_dashboard(perf, cost, ab if populated else None), encoding="utf-8")
     return page
@@ -73,11 +83,21 @@ def _open(page: Path, screenshot: Path | None) -> dict[str, object]:
                     screenshot.parent.mkdir(parents=True, exist_ok=True)
                     tab.screenshot(path=str(screenshot), full_page=True)
                 no_data = tab.locator("#no-data").count()
+                ab_table = tab.locator("#ab table.ab-comparisons")
+                ab_heads = ab_table.locator("th").all_inner_texts() if ab_table.count() else []
+                ab_text = ab_table.inner_text() if ab_table.count() else ""
             finally:
                 ctx.close()
     finally:
         shutil.rmtree(profile, ignore_errors=True)
-    return {"errors": errors, "requests": requests, "charts": counts, "no_data": no_data}
+    return {
+        "errors": errors,
+        "requests": requests,
+        "charts": counts,
+        "no_data": no_data,
+        "ab_heads": ab_heads,
+        "ab_text": ab_text,
+    }
 
 
 def test_dashboard_in_chromium(tmp_path: Path) -> None:
@@ -98,13 +118,17 @@ def test_dashboard_in_chromium(tmp_path: Path) -> None:
     assert charts["cost-models"]["bars"] == 3
     assert all(c["empty"] == 0 and c["width"] > 100 for c in charts.values())
     assert seen["no_data"] == 0
+    assert seen["ab_heads"] == AB_HEADERS
+    ab_text = seen["ab_text"]
+    assert isinstance(ab_text, str) and "wer\tA\t" in ab_text and "\tyes\tB" in ab_text
+    assert "{" not in ab_text and "}" not in ab_text and '"' not in ab_text
     assert shot.stat().st_size > 20_000
 
 
 def test_empty_dashboard_in_chromium(tmp_path: Path) -> None:
     seen = _open(_render(tmp_path, populated=False), ARTIFACTS / "dashboard-empty.png")
     assert seen["errors"] == []
-    assert seen["no_data"] == 1
+    assert seen["no_data"] == 1 and seen["ab_heads"] == []
     charts = seen["charts"]
     assert isinstance(charts, dict)
     assert charts and all(c["empty"] == 1 and c["bars"] == 0 for c in charts.values())

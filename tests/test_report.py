@@ -4,17 +4,22 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from report_support import NOW, populate
+from whisper_cascade.abreport import build_results
+from whisper_cascade.abtest import ABTest, ABTestConfig
 from whisper_cascade.cli import main
 from whisper_cascade.config import Prices
 from whisper_cascade.errors import InvalidArgumentError
 from whisper_cascade.report import (
     cost_report,
+    page_jobs,
     parse_period,
     percentile,
     performance_report,
@@ -186,8 +191,47 @@ def test_dashboard_renders_ab_results_generically(store: Store) -> None:
     assert "<title>Ops &amp; &lt;stats&gt;</title>" in html
     assert "treat&lt;x&gt;" in html and "<th>mean_wer</th>" in html and "<th>lift</th>" in html
     assert "<h3>t1</h3>" in html and "<h3>second</h3>" in html and "0.012" in html
-    assert ">yes<" in html and "[1, 2]" in html
+    assert ">yes<" in html and "<td>1, 2</td>" in html
     assert html.count('class="chart"') == 9
+
+
+def _ab_table(html: str) -> str:
+    start = html.index('<table class="ab ab-comparisons">')
+    return html[start : html.index("</table>", start)]
+
+
+def test_dashboard_renders_ab_comparisons_as_a_table(store: Store) -> None:
+    rng = np.random.default_rng(3)
+    cfg = ABTestConfig("s <vs> m", {"A": "fast", "B": "accurate"}, metric="wer", min_samples=10)
+    test = ABTest("t1", cfg, "running", 0.0, 0.0, None, None, cfg.split)
+    obs = [
+        (arm, {"wer": float(rng.normal(mean, 0.05)), "latency_s": 1.0 + i % 3, "failed": False})
+        for i in range(60)
+        for arm, mean in (("A", 0.30), ("B", 0.10))
+    ]
+    res = build_results(test, obs, now=5.0)
+    perf = performance_report(store, None, now=NOW)
+    html = render_dashboard(perf, cost_report(store, PRICES, None, now=NOW), [res])
+    table = _ab_table(html)
+    heads = re.findall(r"<th>(.*?)</th>", table)
+    assert heads == [
+        "metric", "arm A", "A value", "arm B", "B value", "difference",
+        "confidence interval", "p-value", "always-valid p", "significant", "winner",
+    ]  # fmt: skip
+    assert "{" not in table and "}" not in table and "&quot;" not in table
+    rows = re.findall(r"<tr><td>(.*?)</td></tr>", table)
+    cells = {r.split("</td><td>")[0]: r.split("</td><td>") for r in rows}
+    assert set(cells) == {"wer", "latency", "failure_rate"}
+    wer = cells["wer"]
+    assert wer[1] == "A" and wer[3] == "B" and float(wer[5]) < 0
+    low, high = (float(x) for x in wer[6].split(" to "))
+    assert low < float(wer[5]) < high < 0
+    assert float(wer[7]) < 0.001 and wer[9] == "yes" and wer[10] == "B"
+    assert cells["failure_rate"][9] == "no" and cells["failure_rate"][10] == "–"
+    assert cells["latency"][9] == "no" and cells["latency"][10] == "–"
+    assert "s &lt;vs&gt; m" in html and "<td>winner</td><td>B</td>" in html
+    assert "arms: (A: fast, B: accurate); split: (A: 0.5, B: 0.5)" in html  # config, no JSON
+    assert "{" not in html[html.index('id="ab"') :]  # no raw JSON anywhere in the A/B section
 
 
 def test_svg_charts_are_wellformed_and_escaped() -> None:
@@ -235,6 +279,17 @@ def test_odd_records_and_long_spans(store: Store) -> None:
     assert ">nan<" in page
 
 
+def test_page_jobs_checks_its_arguments(store: Store) -> None:
+    populate(store, n=5)
+    rep = cost_report(store, PRICES, None, now=NOW)
+    assert page_jobs(rep, 10000, 0)["jobs"] == rep["jobs"]
+    assert page_jobs(rep, 2, 4)["jobs"] == rep["jobs"][4:]
+    assert page_jobs(rep)["limit"] == 100 and "jobs_total" not in rep  # the input is untouched
+    for limit, offset in ((0, 0), (10001, 0), (True, 0), (1, -1), (1, 1.5)):
+        with pytest.raises(InvalidArgumentError):
+            page_jobs(rep, limit, offset)  # type: ignore[arg-type]
+
+
 def test_helpers() -> None:
     assert fmt_number(2.5e6) == "2.5M" and fmt_number(1500) == "1.5k" and fmt_number(0.25) == "0.25"
     assert parse_period("24h") == 86400 and parse_period("30m") == 1800
@@ -264,6 +319,15 @@ def test_cli_report(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     rep = json.loads(capsys.readouterr().out)
     assert rep["kind"] == "cost" and rep["prices"]["currency"] == "CHF"
     assert rep["totals"]["cost"] == pytest.approx(truth.cpu_seconds / 3600 * 1.5)
+    assert rep["jobs_total"] == rep["totals"]["jobs"] == len(rep["jobs"]) == truth.transcriptions
+    assert rep["limit"] == 100 and rep["offset"] == 0
+    assert main(["report", "cost", "--db", str(db), "--period", "all", "--json",
+                 "--config", str(cfg), "--limit", "2", "--offset", "5"]) == 0  # fmt: skip
+    page = json.loads(capsys.readouterr().out)
+    assert page["jobs"] == rep["jobs"][5:7] and page["jobs_total"] == truth.transcriptions
+    assert page["limit"] == 2 and page["offset"] == 5
+    assert page["totals"]["jobs"] == truth.transcriptions
+    assert page["totals"] == rep["totals"] and page["per_model"] == rep["per_model"]
     ab = tmp_path / "ab.json"
     ab.write_text(json.dumps({"name": "exp-1", "arms": {"a": {"n": 1}}}))
     out_html = tmp_path / "d.html"
@@ -282,6 +346,9 @@ def test_cli_report(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
         (["--ab", "bad.json"], "not valid JSON"),
         (["--ab", "list.json"], "must be an object or a list of objects"),
         (["--html", "nodir/x/d.html"], "cannot write dashboard"),
+        (["cost", "--json", "--limit", "0"], "limit must be an integer in 1..10000"),
+        (["cost", "--json", "--limit", "10001"], "limit must be an integer in 1..10000"),
+        (["cost", "--json", "--offset", "-1"], "offset must be an integer >= 0"),
     ],
 )
 def test_cli_report_errors(

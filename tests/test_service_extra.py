@@ -355,6 +355,24 @@ def test_transcription_lands_in_reports(url: str, db: Path) -> None:
         assert "period" in msg
 
 
+def test_cost_report_pages_jobs_but_totals_cover_all(url: str) -> None:
+    for _ in range(3):
+        _ok(_transcribe(url))
+    full = _ok(httpx.get(url + "/cost-report", params={"period": "all", "limit": 10000}))
+    assert full["jobs_total"] == full["totals"]["jobs"] == len(full["jobs"]) == 3
+    assert full["limit"] == 10000 and full["offset"] == 0
+    assert _ok(httpx.get(url + "/cost-report"))["limit"] == 100  # the default
+    page = _ok(httpx.get(url + "/cost-report", params={"period": "all", "limit": 1, "offset": 1}))
+    assert page["jobs"] == full["jobs"][1:2] and page["jobs_total"] == 3
+    assert page["limit"] == 1 and page["offset"] == 1
+    assert page["totals"] == full["totals"] and page["per_model"] == full["per_model"]
+    past = _ok(httpx.get(url + "/cost-report", params={"period": "all", "offset": 3}))
+    assert past["jobs"] == [] and past["jobs_total"] == 3
+    for params in ({"limit": 0}, {"limit": 10001}, {"limit": "ten"}, {"offset": -1}):
+        msg = _error(httpx.get(url + "/cost-report", params=params), 400, "InvalidRequestError")
+        assert next(iter(params)) in msg
+
+
 def test_dashboard_html(url: str) -> None:
     tid = _create(url, name="presets <s> vs <l>")["test_id"]
     _ok(httpx.post(f"{url}/ab-tests/{tid}/start"))
@@ -418,6 +436,7 @@ def test_live_dashboard_in_chromium(url: str) -> None:
                       width: s.getBoundingClientRect().width}]))"""
             )
             ab_text = tab.locator("#ab").inner_text()
+            ab_heads = tab.locator("#ab table.ab-comparisons th").all_inner_texts()
             shot.parent.mkdir(parents=True, exist_ok=True)
             tab.screenshot(path=str(shot), full_page=True)
         finally:
@@ -431,4 +450,9 @@ def test_live_dashboard_in_chromium(url: str) -> None:
     assert all(c["width"] > 100 for c in charts.values())
     assert sum(c["empty"] == 0 for c in charts.values()) >= 4
     assert "s vs l" in ab_text and tid in ab_text
+    assert ab_heads == [
+        "metric", "arm A", "A value", "arm B", "B value", "difference", "confidence interval",
+        "p-value", "always-valid p", "significant", "winner",
+    ]  # fmt: skip
+    assert "{" not in ab_text and "}" not in ab_text  # readable tables, no raw JSON
     assert shot.stat().st_size > 20_000

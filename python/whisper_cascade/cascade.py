@@ -319,11 +319,7 @@ class Cascade:
             wer=wer,
         )
         if pre_reason == "bandit":
-            largest = max(m.relative_cost for m in rungs.models)
-            reward_quality = best.score.value if wer is None else min(1.0, max(0.0, 1.0 - wer))
-            self.learning.selector(rungs).update(
-                cls, rungs.models[start].name, reward_quality, spent / max(largest, 1e-9)
-            )
+            self.learning.reward(rungs, cls, start, best.score.value, wer, spent)
         if self.store is not None:
             record_result(self.store, out, runs)
         return out

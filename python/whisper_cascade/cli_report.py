@@ -28,7 +28,13 @@ def _load_ab(path: str) -> list[dict[str, Any]]:
 
 def _cmd_report(args: argparse.Namespace) -> int:
     from whisper_cascade.config import load_config
-    from whisper_cascade.report import cost_report, parse_period, performance_report, summary_text
+    from whisper_cascade.report import (
+        cost_report,
+        page_jobs,
+        parse_period,
+        performance_report,
+        summary_text,
+    )
     from whisper_cascade.store import open_store
 
     period = parse_period(args.period)
@@ -48,6 +54,8 @@ def _cmd_report(args: argparse.Namespace) -> int:
         print(f"wrote {out}", file=sys.stderr)
     chosen = cost if args.kind == "cost" else perf
     if args.json:
+        if args.kind == "cost":  # the text summary and the dashboard rank all jobs
+            chosen = page_jobs(cost, args.limit, args.offset)
         sys.stdout.write(json.dumps(chosen, ensure_ascii=False) + "\n")
     elif not args.html:
         print(summary_text(chosen))
@@ -65,6 +73,14 @@ def add_report_commands(sub: Any) -> None:
     )  # fmt: skip
     p.add_argument("--period", default="24h", help="time window: 30m, 24h, 7d, 2w or all")
     p.add_argument("--json", action="store_true", help="print the report as one JSON object")
+    p.add_argument(
+        "--limit", type=int, default=100, metavar="N",
+        help="cost --json: list at most N jobs (1..10000, default 100); totals cover all jobs",
+    )  # fmt: skip
+    p.add_argument(
+        "--offset", type=int, default=0, metavar="N",
+        help="cost --json: skip the first N jobs (default 0)",
+    )  # fmt: skip
     p.add_argument("--html", metavar="OUT", help="write the dashboard page to OUT")
     p.add_argument("--ab", metavar="FILE", help="JSON file of A/B test results for the dashboard")
     p.add_argument("--db", metavar="URL_OR_PATH", help="store (default: $WHISPER_CASCADE_DB)")

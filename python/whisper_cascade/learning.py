@@ -1,4 +1,5 @@
-"""A cascade's learned parts: the ``learned`` preset per ladder and the start selectors.
+"""A cascade's learned parts: the ``learned`` preset per ladder and the start selectors
+(chosen per content class, rewarded after each transcription).
 
 Both are cached per ladder name; :meth:`LearningState.reload_policy` drops the cached
 policies so the next use reads the store again.
@@ -77,3 +78,21 @@ class LearningState:
             return index, reason
         name = self.selector(rungs).choose(content_class(feats))
         return list(rungs.names).index(name), "bandit"
+
+    def reward(
+        self,
+        rungs: Ladder,
+        cls: str,
+        start: int,
+        score: float,
+        wer: float | None,
+        spent: float,
+    ) -> None:
+        """Teach the start selector how starting at rung ``start`` went for content class
+        ``cls``: quality is ``score`` (``1 - wer`` when a reference was given), cost the
+        relative cost ``spent`` over the largest rung's."""
+        largest = max(m.relative_cost for m in rungs.models)
+        quality = score if wer is None else min(1.0, max(0.0, 1.0 - wer))
+        self.selector(rungs).update(
+            cls, rungs.models[start].name, quality, spent / max(largest, 1e-9)
+        )

@@ -11,6 +11,7 @@ from collections import Counter, defaultdict
 from typing import Any
 
 from whisper_cascade.config import Prices
+from whisper_cascade.errors import InvalidArgumentError
 from whisper_cascade.report_data import (
     Transcription,
     load_transcriptions,
@@ -27,6 +28,7 @@ __all__ = [
     "Transcription",
     "cost_report",
     "load_transcriptions",
+    "page_jobs",
     "parse_period",
     "percentile",
     "performance_report",
@@ -38,6 +40,7 @@ MIN_EVIDENCE = 5  # a recommendation needs at least this many transcriptions beh
 ESCALATION_HIGH = 0.5
 ACCEPT_LOW = 0.05
 LOW_SCORE = 0.5
+MAX_JOBS_PAGE = 10_000
 LOW_SCORE_SHARE = 0.2
 
 
@@ -305,4 +308,24 @@ def cost_report(
         },
         "per_model": {m: dict(v) for m, v in sorted(per_model.items())},
         "jobs": jobs,
+    }
+
+
+def page_jobs(report: dict[str, Any], limit: int = 100, offset: int = 0) -> dict[str, Any]:
+    """``report`` (a :func:`cost_report`) with only ``jobs[offset:offset + limit]`` listed.
+
+    Totals and per-model sums still cover every job; ``jobs_total``, ``limit`` and ``offset``
+    say which page this is. ``limit`` must be 1..10000 and ``offset`` >= 0.
+    """
+    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_JOBS_PAGE:
+        raise InvalidArgumentError(f"limit must be an integer in 1..{MAX_JOBS_PAGE}, got {limit!r}")
+    if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
+        raise InvalidArgumentError(f"offset must be an integer >= 0, got {offset!r}")
+    jobs = report["jobs"]
+    return {
+        **report,
+        "jobs_total": len(jobs),
+        "limit": limit,
+        "offset": offset,
+        "jobs": jobs[offset : offset + limit],
     }

@@ -4,13 +4,13 @@ resources) built from a performance report, a cost report and optional A/B test 
 from __future__ import annotations
 
 import datetime as dt
-import json
 import math
 from collections.abc import Mapping, Sequence
 from html import escape
 from typing import Any
 
 from whisper_cascade import report_svg as svg
+from whisper_cascade.abtest import METRICS
 
 _CSS = """
 body{font-family:sans-serif;margin:0;background:#f5f6f8;color:#222}
@@ -36,7 +36,8 @@ def _e(text: object) -> str:
     return escape(str(text), quote=True)
 
 
-def _fmt(value: Any) -> str:
+def _fmt(value: Any, top: bool = True) -> str:
+    """A cell's text; dicts and lists read ``a: 1; b: x, y; c: (d: 2, e: 3)``, never JSON."""
     if value is None:
         return "–"
     if isinstance(value, bool):
@@ -45,8 +46,13 @@ def _fmt(value: Any) -> str:
         if not math.isfinite(value):
             return str(value)
         return f"{value:.4g}"
-    if isinstance(value, list | dict):
-        return json.dumps(value, ensure_ascii=False, default=str)
+    if isinstance(value, dict):
+        sep = "; " if top else ", "
+        text = sep.join(f"{k}: {_fmt(v, top=False)}" for k, v in value.items())
+        return text if top else f"({text})"
+    if isinstance(value, list | tuple):
+        text = ", ".join(_fmt(v, top=False) for v in value)
+        return text if top else f"({text})"
     return str(value)
 
 
@@ -221,16 +227,79 @@ def _ab_section(results: Sequence[Mapping[str, Any]] | None) -> str:
     out = []
     for i, res in enumerate(results):
         name = res.get("name") or res.get("test_id") or f"test {i + 1}"
-        scalars = [[k, v] for k, v in res.items() if _records(v) is None]
+        comparisons = _comparison_rows(res)
+        nested = {k for k, v in res.items() if _records(v) is not None}
+        if comparisons is not None:
+            nested.add("comparisons")
+        scalars = [[k, v] for k, v in res.items() if k not in nested]
         out.append(f"<h3>{_e(name)}</h3>" + _table(["field", "value"], scalars, "ab"))
         for key, value in res.items():
             rows = _records(value)
-            if rows is None:
+            if rows is None or key == "comparisons" and comparisons is not None:
                 continue
             cols = list(dict.fromkeys(c for _, r in rows for c in r))
             body = [[label, *(r.get(c) for c in cols)] for label, r in rows]
             out.append(f"<h4>{_e(key)}</h4>" + _table([key, *cols], body, "ab"))
+        if comparisons is not None:
+            level = _decision_level(res)
+            out.append(
+                "<h4>comparisons</h4>"
+                + _table(AB_COMPARISON_HEADERS, comparisons, "ab ab-comparisons")
+                + f"<p><small>difference = B − A with its {1 - float(res.get('alpha') or 0.05):.0%}"
+                f" confidence interval and fixed-sample p-value (Welch t; two-proportion z for "
+                f"failure_rate); significant: the always-valid mSPRT p-value is below "
+                f"{_e(_fmt(level))}; winner: the better arm on that metric when significant."
+                "</small></p>"
+            )
     return "".join(out)
+
+
+AB_COMPARISON_HEADERS = (
+    "metric", "arm A", "A value", "arm B", "B value", "difference", "confidence interval",
+    "p-value", "always-valid p", "significant", "winner",
+)  # fmt: skip
+
+
+def _decision_level(res: Mapping[str, Any]) -> float:
+    level = res.get("decision_alpha", res.get("alpha"))
+    return float(level) if isinstance(level, int | float) else 0.05
+
+
+def _comparison_rows(res: Mapping[str, Any]) -> list[list[Any]] | None:
+    """One row per (metric, arm) of an A/B results document's ``comparisons`` (the shape of
+    :func:`whisper_cascade.abreport.build_results`), or None when it has another shape."""
+    comps = res.get("comparisons")
+    if not isinstance(comps, dict) or not all(
+        isinstance(v, list) and all(isinstance(c, dict) for c in v) for v in comps.values()
+    ):
+        return None
+    level = _decision_level(res)
+    rows = []
+    for metric, items in comps.items():
+        direction = METRICS.get(metric, ("", "lower"))[1]
+        if metric == res.get("metric") and res.get("direction") in ("lower", "higher"):
+            direction = res["direction"]
+        for c in items:
+            test = c.get("welch_t") or c.get("two_proportion_z") or {}
+            seq = c.get("msprt") or {}
+            a, b = c.get("mean_control"), c.get("mean_arm")
+            diff = test.get("diff", seq.get("diff"))
+            if diff is None and a is not None and b is not None:
+                diff = b - a
+            ci = "–"
+            if test.get("ci_low") is not None and test.get("ci_high") is not None:
+                ci = f"{_fmt(test['ci_low'])} to {_fmt(test['ci_high'])}"
+            p_seq = seq.get("p_value")
+            significant = p_seq is not None and p_seq < level
+            winner = None
+            if significant and a is not None and b is not None and a != b:
+                b_better = b < a if direction == "lower" else b > a
+                winner = c.get("arm") if b_better else c.get("control")
+            rows.append(
+                [metric, c.get("control"), a, c.get("arm"), b, diff, ci, test.get("p_value"),
+                 p_seq, significant, winner]
+            )  # fmt: skip
+    return rows
 
 
 def _records(value: Any) -> list[tuple[str, Mapping[str, Any]]] | None:

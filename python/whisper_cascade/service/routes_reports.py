@@ -12,7 +12,13 @@ from fastapi.responses import HTMLResponse
 from whisper_cascade.abtest import ABTests
 from whisper_cascade.config import Prices, load_config
 from whisper_cascade.errors import ConfigError, WhisperCascadeError
-from whisper_cascade.report import cost_report, parse_period, performance_report
+from whisper_cascade.report import (
+    MAX_JOBS_PAGE,
+    cost_report,
+    page_jobs,
+    parse_period,
+    performance_report,
+)
 from whisper_cascade.report_html import render_dashboard
 
 from .engine import Service
@@ -45,11 +51,17 @@ def selection_metrics(
 
 @router.get("/cost-report")
 def cost(
-    service: Annotated[Service, Depends(get_service)], period: Period = "24h"
+    service: Annotated[Service, Depends(get_service)],
+    period: Period = "24h",
+    limit: Annotated[int, Query(ge=1, le=MAX_JOBS_PAGE, description="jobs listed")] = 100,
+    offset: Annotated[int, Query(ge=0, description="jobs skipped")] = 0,
 ) -> dict[str, Any]:
-    """Per-job CPU time and cost at the config's prices, and savings against always-largest."""
+    """Per-job CPU time and cost at the config's prices, and savings against always-largest.
+
+    Totals and per-model sums cover every job of the period; ``jobs`` is one page of them."""
     report = cost_report(service.store, prices(service), parse_period(period))
-    return jsonable({"success": True, **report})  # type: ignore[no-any-return]
+    page = page_jobs(report, limit, offset)
+    return jsonable({"success": True, **page})  # type: ignore[no-any-return]
 
 
 def _ab_results(service: Service) -> list[dict[str, Any]]:
