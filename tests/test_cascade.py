@@ -275,3 +275,13 @@ def test_cli_output_formats_and_eval(
     assert report["n"] == 1 and report["items"][0]["final_model"] in NAMES
     assert cli.main(["eval", str(manifest), "--model", model]) == 0
     assert capsys.readouterr().out
+
+
+def test_learned_preset_of_a_custom_ladder_runs_on_that_ladder(models: Path, sample: Audio) -> None:
+    from whisper_cascade.learned import LearnedPolicy, learned_preset
+
+    names = [str(models / "ggml-micro-s.bin"), str(models / "ggml-micro-m.bin")]
+    custom = Cascade(names, ACCEPT_ALL, models_dir=models, n_threads=1)
+    policy = LearnedPolicy(ladder=custom.ladder.name, thresholds={"micro-s": 0.0})
+    result = custom.transcribe(sample, preset=learned_preset(policy))
+    assert result.model_selection["final_model"] == "micro-s"

@@ -338,7 +338,7 @@ class Cascade:
         chosen = self.preset if preset is None else get_preset(preset, self.presets)
         if ladder is not None:
             return chosen, get_ladder(ladder, self.ladders), bandit
-        if preset is not None and chosen.ladder is not None:
+        if preset is not None and chosen.ladder not in (None, self.ladder.name):
             return chosen, get_ladder(chosen.ladder, self.ladders), bandit
         return chosen, self.ladder, bandit
 
