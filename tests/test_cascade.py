@@ -285,3 +285,26 @@ def test_learned_preset_of_a_custom_ladder_runs_on_that_ladder(models: Path, sam
     policy = LearnedPolicy(ladder=custom.ladder.name, thresholds={"micro-s": 0.0})
     result = custom.transcribe(sample, preset=learned_preset(policy))
     assert result.model_selection["final_model"] == "micro-s"
+
+
+def test_models_dir_registry_declares_ladders(models: Path, sample: Audio, tmp_path: Path) -> None:
+    import json
+
+    from whisper_cascade.ladders import folder_ladders
+
+    for name in ("micro-s", "micro-l"):
+        (tmp_path / f"ggml-{name}.bin").symlink_to(models / f"ggml-{name}.bin")
+    entries = [
+        {"name": n, "file": f"ggml-{n}.bin", "window_s": 10.0, "audio_ctx": 500, "relative_cost": c}
+        for n, c in (("micro-s", 1.0), ("micro-l", 4.5))
+    ]
+    registry = {"models": entries, "ladders": {"mine": ["micro-s", "micro-l"]}}
+    (tmp_path / "registry.json").write_text(json.dumps(registry), encoding="utf-8")
+    found = folder_ladders(tmp_path)["mine"]
+    assert found.names == ("micro-s", "micro-l") and found.models[1].relative_cost == 4.5
+    assert not any(m.bundled for m in found.models) and found.models[0].path is not None
+    assert folder_ladders(None) == {} and folder_ladders(models) == {}
+    mine = Cascade("mine", ACCEPT_ALL, models_dir=tmp_path, n_threads=1)
+    result = mine.transcribe(sample, preset=ACCEPT_ALL.with_overrides(thresholds={"micro-s": 2.0}))
+    history = result.model_selection["decision_history"]
+    assert [h["model"] for h in history] == ["micro-s", "micro-l"]

@@ -42,7 +42,7 @@ from whisper_cascade.errors import (
     WhisperCascadeError,
 )
 from whisper_cascade.features import AudioFeatures, analyze
-from whisper_cascade.ladders import Ladder, get_ladder
+from whisper_cascade.ladders import Ladder, folder_ladders, get_ladder
 from whisper_cascade.learning import LearningState
 from whisper_cascade.models import ModelSpec
 from whisper_cascade.policy import decide, score
@@ -100,7 +100,7 @@ class Cascade:
                 f"start_selection must be one of {START_SELECTIONS}, got {start_selection!r}"
             )
         self.presets = dict(presets or {})
-        self.ladders = dict(ladders or {})
+        self.ladders = {**folder_ladders(models_dir), **(ladders or {})}
         self.store = store
         self.start_selection = start_selection
         self.learning = LearningState(store, self.presets)

@@ -23,7 +23,7 @@ from whisper_cascade.errors import InvalidArgumentError, WhisperCascadeError
 from whisper_cascade.evaluation import word_edits
 from whisper_cascade.features import analyze
 from whisper_cascade.fitting import FitItem, ModelRun, RunTable, fit_policy
-from whisper_cascade.ladders import Ladder, get_ladder
+from whisper_cascade.ladders import Ladder, folder_ladders, get_ladder
 from whisper_cascade.learned import LearnedPolicy, save_policy
 from whisper_cascade.manifest import read_manifest
 from whisper_cascade.models import resolve_model
@@ -95,7 +95,7 @@ def collect_runs(
 
     A model that cannot be found raises at once (no item could be fitted without it).
     """
-    rungs = get_ladder(ladder)
+    rungs = get_ladder(ladder, folder_ladders(models_dir))
     weights = get_preset(base_preset).weights
     specs = []
     for spec in rungs.models:
@@ -156,7 +156,7 @@ def learn(
         raise InvalidArgumentError(
             "no feedback in the store: add some with `whisper-cascade feedback add`"
         )
-    rungs = get_ladder(ladder)
+    rungs = get_ladder(ladder, folder_ladders(models_dir))
     table, skipped = collect_runs(
         records, rungs, models_dir=models_dir, base_preset=base_preset,
         n_threads=n_threads, progress=progress,

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from whisper_cascade.errors import InvalidArgumentError
@@ -20,9 +20,17 @@ from whisper_cascade.models import (
     bundled_models,
     file_name_for,
     openai_spec,
+    read_registry,
 )
 
-__all__ = ["DEFAULT_LADDER", "Ladder", "builtin_ladders", "get_ladder", "spec_for"]
+__all__ = [
+    "DEFAULT_LADDER",
+    "Ladder",
+    "builtin_ladders",
+    "folder_ladders",
+    "get_ladder",
+    "spec_for",
+]
 
 DEFAULT_LADDER = "micro"
 _MICRO_PLACEHOLDER_COSTS = {"micro-s": 1.0, "micro-m": 2.5, "micro-l": 6.0}
@@ -84,6 +92,19 @@ def builtin_ladders() -> dict[str, Ladder]:
     ladders = {DEFAULT_LADDER: ("micro-s", "micro-m", "micro-l"), **_OPENAI_LADDERS}
     ladders.update(bundled_ladders())
     return {name: Ladder.from_names(name, members) for name, members in ladders.items()}
+
+
+def folder_ladders(models_dir: str | os.PathLike[str] | None) -> dict[str, Ladder]:
+    """The ladders declared by ``models_dir/registry.json`` (what ``zoo.ship`` writes), with
+    that registry's files, costs and windows; empty without a folder or a registry."""
+    if models_dir is None:
+        return {}
+    specs, ladders = read_registry(Path(models_dir).expanduser())
+    local = {name: replace(spec, bundled=False) for name, spec in specs.items()}
+    return {
+        name: Ladder(name, tuple(local.get(m) or spec_for(m) for m in members))
+        for name, members in ladders.items()
+    }
 
 
 def get_ladder(
