@@ -280,6 +280,16 @@ def _add_context_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--gpu-device", type=int, default=0)
 
 
+def _add_model_source_flags(p: argparse.ArgumentParser, ladder_help: str | None = None) -> None:
+    """``--ladder``, ``--models-dir`` and ``--config``: where the models and presets come from."""
+    p.add_argument("--ladder", default=None, help=ladder_help)
+    p.add_argument("--models-dir", help="folder holding ggml-NAME.bin files")
+    p.add_argument(
+        "--config",
+        help="TOML config (default: $WHISPER_CASCADE_CONFIG, then the user config)",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``whisper-cascade`` command."""
     parser = argparse.ArgumentParser(
@@ -296,12 +306,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--preset", default="balanced", help="fast, balanced (default), accurate or learned"
     )
-    p.add_argument("--ladder", default=None, help="micro (default), openai, openai.en or a list")
-    p.add_argument("--models-dir", help="folder holding ggml-NAME.bin files")
-    p.add_argument(
-        "--config",
-        help="TOML config (default: $WHISPER_CASCADE_CONFIG, then the user config)",
-    )
+    _add_model_source_flags(p, ladder_help="micro (default), openai, openai.en or a list")
     p.add_argument("--threads", type=int, default=None, help="CPU threads for whisper.cpp")
     p.add_argument("--json", action="store_true", help="one JSON object per file (JSON Lines)")
     p.add_argument(
@@ -319,12 +324,7 @@ def build_parser() -> argparse.ArgumentParser:
     group = p.add_mutually_exclusive_group()
     group.add_argument("--preset", default="balanced")
     group.add_argument("--model", help="one model, no cascade")
-    p.add_argument("--ladder", default=None)
-    p.add_argument("--models-dir", help="folder holding ggml-NAME.bin files")
-    p.add_argument(
-        "--config",
-        help="TOML config (default: $WHISPER_CASCADE_CONFIG, then the user config)",
-    )
+    _add_model_source_flags(p)
     p.add_argument("--json", action="store_true")
     _add_context_flags(p)
     add_learning_flags(p)
@@ -333,12 +333,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("analyze", help="audio features and the recommended starting model")
     p.add_argument("audio")
     p.add_argument("--preset", default="balanced")
-    p.add_argument("--ladder", default=None)
-    p.add_argument("--models-dir", help="folder holding ggml-NAME.bin files")
-    p.add_argument(
-        "--config",
-        help="TOML config (default: $WHISPER_CASCADE_CONFIG, then the user config)",
-    )
+    _add_model_source_flags(p)
     p.add_argument("--json", action="store_true")
     p.set_defaults(handler=_cmd_analyze)
 
