@@ -3,6 +3,8 @@ results). Arm targets must be registered preset, ladder or model names, never pa
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends
@@ -43,6 +45,15 @@ def _doc(test: ABTest) -> dict[str, Any]:
     return jsonable({"success": True, **test.to_dict()})  # type: ignore[no-any-return]
 
 
+@contextmanager
+def _as_http_errors() -> Iterator[None]:
+    """Turn a library error into the route's HTTP error (:func:`ab_error`)."""
+    try:
+        yield
+    except WhisperCascadeError as exc:
+        raise ab_error(exc) from exc
+
+
 @router.post("", status_code=201)
 def create_test(
     body: ABTestRequest, service: Annotated[Service, Depends(get_service)]
@@ -51,7 +62,7 @@ def create_test(
     for target in body.arms.values():
         check_target(service, target)
     tests = _tests(service)
-    try:
+    with _as_http_errors():
         test_id = tests.create(
             body.name,
             body.arms,
@@ -63,53 +74,45 @@ def create_test(
             max_samples=body.max_samples,
             max_duration_s=body.max_duration_s,
         )
-        return _doc(tests.get(test_id))
-    except WhisperCascadeError as exc:
-        raise ab_error(exc) from exc
+        test = tests.get(test_id)
+    return _doc(test)
 
 
 @router.get("")
 def list_tests(service: Annotated[Service, Depends(get_service)]) -> dict[str, Any]:
     """Every test, oldest first."""
-    try:
+    with _as_http_errors():
         tests = _tests(service).list()
-    except WhisperCascadeError as exc:
-        raise ab_error(exc) from exc
     return jsonable({"success": True, "tests": [t.to_dict() for t in tests]})  # type: ignore[no-any-return]
 
 
 @router.get("/{test_id}")
 def get_test(test_id: str, service: Annotated[Service, Depends(get_service)]) -> dict[str, Any]:
     """One test (404 when unknown)."""
-    try:
-        return _doc(_tests(service).get(test_id))
-    except WhisperCascadeError as exc:
-        raise ab_error(exc) from exc
+    with _as_http_errors():
+        test = _tests(service).get(test_id)
+    return _doc(test)
 
 
 @router.post("/{test_id}/start")
 def start_test(test_id: str, service: Annotated[Service, Depends(get_service)]) -> dict[str, Any]:
     """Start or resume a test (409 when completed)."""
-    try:
-        return _doc(_tests(service).start(test_id))
-    except WhisperCascadeError as exc:
-        raise ab_error(exc) from exc
+    with _as_http_errors():
+        test = _tests(service).start(test_id)
+    return _doc(test)
 
 
 @router.post("/{test_id}/stop")
 def stop_test(test_id: str, service: Annotated[Service, Depends(get_service)]) -> dict[str, Any]:
     """Stop a test: no assignments or observations until started again (409 when completed)."""
-    try:
-        return _doc(_tests(service).stop(test_id))
-    except WhisperCascadeError as exc:
-        raise ab_error(exc) from exc
+    with _as_http_errors():
+        test = _tests(service).stop(test_id)
+    return _doc(test)
 
 
 @router.get("/{test_id}/results")
 def test_results(test_id: str, service: Annotated[Service, Depends(get_service)]) -> dict[str, Any]:
     """Per-arm metrics, comparisons and the winner (``whisper_cascade.abreport``)."""
-    try:
+    with _as_http_errors():
         results = _tests(service).results(test_id)
-    except WhisperCascadeError as exc:
-        raise ab_error(exc) from exc
     return jsonable({"success": True, **results})  # type: ignore[no-any-return]
