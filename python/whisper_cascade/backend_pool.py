@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypedDict, Unpack
 
 from whisper_cascade.backend import ContextOptions, LoadedModel
 from whisper_cascade.errors import InvalidArgumentError, StateError
@@ -29,6 +30,15 @@ class PoolKey:
     path: str
     sha256: str | None
     context: ContextOptions
+    audio_ctx: int
+
+
+class _GetOptions(TypedDict, total=False):
+    """The keyword arguments of :meth:`ModelPool.get`."""
+
+    name: str | None
+    sha256: str | None
+    context: ContextOptions | None
     audio_ctx: int
 
 
@@ -101,16 +111,10 @@ class ModelPool:
 
     @contextmanager
     def use(
-        self,
-        path: str | os.PathLike[str],
-        *,
-        name: str | None = None,
-        sha256: str | None = None,
-        context: ContextOptions | None = None,
-        audio_ctx: int = 0,
+        self, path: str | os.PathLike[str], **options: Unpack[_GetOptions]
     ) -> Iterator[LoadedModel]:
-        """``with pool.use(path) as model:`` — get and release around the block."""
-        model = self.get(path, name=name, sha256=sha256, context=context, audio_ctx=audio_ctx)
+        """``with pool.use(path) as model:`` — :meth:`get` and release around the block."""
+        model = self.get(path, **options)
         try:
             yield model
         finally:
