@@ -113,6 +113,21 @@ def _legend(names: Sequence[str], width: int) -> list[str]:
     return out
 
 
+def _plot(
+    title: str,
+    chart_id: str,
+    body: list[str],
+    width: int,
+    height: int,
+    series: Sequence[str] = (),
+) -> str:
+    """Axes, a legend when there is more than one series, and the frame around ``body``."""
+    body.append(_axes(width, height))
+    if len(series) > 1:
+        body += _legend(series, width)
+    return _frame(title, chart_id, body, width, height)
+
+
 def _scale(lo: float, hi: float, a: float, b: float) -> Callable[[float], float]:
     span = (hi - lo) or 1.0
     return lambda v: a + (v - lo) / span * (b - a)
@@ -160,10 +175,7 @@ def bar_chart(
             f'<text x="{_f(_M_LEFT + (ci + 0.5) * slot)}" y="{height - _M_BOTTOM + 14}" '
             f'text-anchor="middle">{_e(cat[:18])}</text>'
         )
-    body.append(_axes(width, height))
-    if len(series) > 1:
-        body += _legend(list(series), width)
-    return _frame(title, chart_id, body, width, height)
+    return _plot(title, chart_id, body, width, height, list(series))
 
 
 def histogram(
@@ -202,8 +214,7 @@ def histogram(
         f'<text x="{(_M_LEFT + width - _M_RIGHT) / 2}" y="{height - 14}" '
         f'text-anchor="middle">{_e(x_label)}</text>'
     )
-    body.append(_axes(width, height))
-    return _frame(title, chart_id, body, width, height)
+    return _plot(title, chart_id, body, width, height)
 
 
 def _time_label(ts: float, span: float) -> str:
@@ -257,10 +268,7 @@ def line_chart(
                 f'<circle class="point" cx="{_f(px)}" cy="{_f(py)}" r="3" fill="{color}">'
                 f"<title>{_e(f'{name} {stamp}: {value_fmt.format(v)}')}</title></circle>"
             )
-    body.append(_axes(width, height))
-    if len(pts) > 1:
-        body += _legend(list(pts), width)
-    return _frame(title, chart_id, body, width, height)
+    return _plot(title, chart_id, body, width, height, list(pts))
 
 
 def percentile_chart(
