@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from ladder_support import write_ladder
 from pg_support import PG_BINS, Backend, PgServer, postgres_backend, sqlite_backend
 
 
@@ -61,6 +62,12 @@ def _bundled_models_when_marked(
 
     real = models.read_registry(models.resources.files(models.BUNDLED_MODELS_PACKAGE))
     monkeypatch.setattr(models, "_bundled_registry", lambda: real)
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A models folder with the random-weight test ladder (``ladder_support.write_ladder``)."""
+    return write_ladder(tmp_path_factory.mktemp("zoo"))
 
 
 @pytest.fixture(scope="session")

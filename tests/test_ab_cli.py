@@ -14,16 +14,7 @@ from whisper_cascade.abtest import ABTests
 from whisper_cascade.audio import sample_path
 from whisper_cascade.cli_ab import parse_arm, parse_duration
 from whisper_cascade.errors import InvalidArgumentError
-from whisper_cascade.ggml_writer import random_whisper_model
 from whisper_cascade.store import open_store
-
-
-@pytest.fixture(scope="module")
-def models(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    folder = tmp_path_factory.mktemp("zoo")
-    for seed, name in enumerate(("micro-s", "micro-m", "micro-l"), start=1):
-        random_whisper_model(folder / f"ggml-{name}.bin", seed=seed)
-    return folder
 
 
 def _run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:

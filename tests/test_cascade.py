@@ -13,31 +13,14 @@ import numpy as np
 import pytest
 
 import whisper_cascade
+from ladder_support import ACCEPT_ALL, ESCALATE, NAMES
 from whisper_cascade import cli
 from whisper_cascade.audio import Audio, load_audio, sample_path
 from whisper_cascade.cascade import Cascade
 from whisper_cascade.errors import AudioError, InvalidArgumentError, ModelNotFoundError
-from whisper_cascade.ggml_writer import random_whisper_model
 from whisper_cascade.ladders import Ladder, spec_for
-from whisper_cascade.presets import get_preset
 from whisper_cascade.results import ESCALATION_REASONS
 from whisper_cascade.stitch import segment_scores
-
-NAMES = ("micro-s", "micro-m", "micro-l")
-ACCEPT_ALL = get_preset("balanced").with_overrides(
-    name="accept-all", thresholds={}, default_threshold=0.0, hallucination_check=False
-)
-ESCALATE = get_preset("balanced").with_overrides(
-    name="escalate", thresholds={}, default_threshold=1.1
-)
-
-
-@pytest.fixture(scope="module")
-def models(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    folder = tmp_path_factory.mktemp("zoo")
-    for seed, name in enumerate(NAMES, start=1):
-        random_whisper_model(folder / f"ggml-{name}.bin", seed=seed)
-    return folder
 
 
 @pytest.fixture(scope="module")

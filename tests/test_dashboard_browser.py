@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from browser_support import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS
 from report_support import NOW, populate
 from whisper_cascade.abreport import build_results
 from whisper_cascade.abtest import ABTest, ABTestConfig
@@ -21,17 +22,6 @@ AB_HEADERS = [
     "metric", "arm A", "A value", "arm B", "B value", "difference", "confidence interval",
     "p-value", "always-valid p", "significant", "winner",
 ]  # fmt: skip
-CHROMIUM = Path("/usr/bin/chromium")
-ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
-ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 
 pytestmark = pytest.mark.skipif(
     not CHROMIUM.exists(), reason="/usr/bin/chromium not installed (apt-get install chromium)"
@@ -61,7 +51,7 @@ def _open(page: Path, screenshot: Path | None) -> dict[str, object]:
     try:
         with sync_api.sync_playwright() as pw:
             ctx = pw.chromium.launch_persistent_context(
-                profile, executable_path=str(CHROMIUM), args=ARGS, headless=True,
+                profile, executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True,
                 viewport={"width": 1400, "height": 900},
             )  # fmt: skip
             try:

@@ -11,20 +11,10 @@ import pytest
 from whisper_cascade.audio import sample_path
 from whisper_cascade.cli import main
 from whisper_cascade.feedback import collect_runs, learn
-from whisper_cascade.ggml_writer import random_whisper_model
 from whisper_cascade.learned import load_policy
 from whisper_cascade.store import ENV_VAR, FeedbackRecord, SqliteStore
 
-NAMES = ("micro-s", "micro-m", "micro-l")
 needs_espeak = pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="needs espeak-ng")
-
-
-@pytest.fixture(scope="module")
-def models(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    folder = tmp_path_factory.mktemp("zoo")
-    for seed, name in enumerate(NAMES, start=1):
-        random_whisper_model(folder / f"ggml-{name}.bin", seed=seed)
-    return folder
 
 
 @pytest.fixture(scope="module")

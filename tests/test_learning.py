@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from ladder_support import ACCEPT_ALL, ESCALATE, NAMES
 from pg_support import PgServer
 from whisper_cascade import cli
 from whisper_cascade.audio import Audio, load_audio, sample_path
@@ -20,27 +21,9 @@ from whisper_cascade.cascade import Cascade
 from whisper_cascade.content import content_class
 from whisper_cascade.errors import InvalidArgumentError
 from whisper_cascade.features import analyze
-from whisper_cascade.ggml_writer import random_whisper_model
 from whisper_cascade.learned import LearnedPolicy, save_policy
-from whisper_cascade.presets import get_preset
 from whisper_cascade.start_selector import StartSelector, start_key, start_reward
 from whisper_cascade.store import SpoolingStore, SqliteStore, Store, open_store
-
-NAMES = ("micro-s", "micro-m", "micro-l")
-ACCEPT_ALL = get_preset("balanced").with_overrides(
-    name="accept-all", thresholds={}, default_threshold=0.0, hallucination_check=False
-)
-ESCALATE = get_preset("balanced").with_overrides(
-    name="escalate", thresholds={}, default_threshold=1.1
-)
-
-
-@pytest.fixture(scope="module")
-def models(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    folder = tmp_path_factory.mktemp("zoo")
-    for seed, name in enumerate(NAMES, start=1):
-        random_whisper_model(folder / f"ggml-{name}.bin", seed=seed)
-    return folder
 
 
 @pytest.fixture(scope="module")

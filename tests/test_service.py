@@ -20,47 +20,16 @@ import pytest
 import soundfile as sf
 from prometheus_client.parser import text_string_to_metric_families
 
-from whisper_cascade.audio import sample_path
+from ladder_support import NAMES
+from service_support import SAMPLE, expect_error, service_settings
 from whisper_cascade.cli import build_parser
 from whisper_cascade.errors import InvalidArgumentError
-from whisper_cascade.ggml_writer import random_whisper_model
-from whisper_cascade.presets import get_preset
 from whisper_cascade.service import ServiceSettings, create_app
 from whisper_cascade.service.background import free_port
 from whisper_cascade.service.background import serve_in_thread as serve
 from whisper_cascade.store import SqliteStore, open_store
 
-NAMES = ("micro-s", "micro-m", "micro-l")
-ACCEPT_ALL = get_preset("balanced").with_overrides(
-    name="accept-all", thresholds={}, default_threshold=0.0, hallucination_check=False
-)
-ESCALATE = get_preset("balanced").with_overrides(
-    name="escalate", thresholds={}, default_threshold=1.1
-)
-PRESETS = {"accept-all": ACCEPT_ALL, "escalate": ESCALATE}
-SAMPLE = sample_path().read_bytes()
 KEY = "s3cret-key"
-
-
-@pytest.fixture(scope="module")
-def models(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    folder = tmp_path_factory.mktemp("zoo")
-    for seed, name in enumerate(NAMES, start=1):
-        random_whisper_model(folder / f"ggml-{name}.bin", seed=seed)
-    return folder
-
-
-def _settings(models: Path, db: Path, **kw: object) -> ServiceSettings:
-    base: dict[str, object] = {
-        "models_dir": str(models),
-        "db": str(db),
-        "workers": 2,
-        "n_threads": 1,
-        "preset": "accept-all",
-        "presets": PRESETS,
-    }
-    base.update(kw)
-    return ServiceSettings(**base)  # type: ignore[arg-type]
 
 
 @pytest.fixture(scope="module")
@@ -70,21 +39,12 @@ def db(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def url(models: Path, db: Path) -> Iterator[str]:
-    with serve(create_app(_settings(models, db))) as base:
+    with serve(create_app(service_settings(models, db))) as base:
         yield base
 
 
 def _post(url: str, path: str, data: bytes = SAMPLE, **fields: str) -> httpx.Response:
     return httpx.post(url + path, files={"file": ("clip.wav", data)}, data=fields, timeout=120)
-
-
-def _error(r: httpx.Response, status: int, type_: str) -> str:
-    assert r.status_code == status, r.text
-    body = r.json()
-    assert body["success"] is False and body["error"]["type"] == type_, body
-    message: str = body["error"]["message"]
-    assert message
-    return message
 
 
 def test_transcribe_success(url: str) -> None:
@@ -110,17 +70,19 @@ def test_transcribe_with_preset_and_ladder(url: str) -> None:
 
 
 def test_transcribe_errors(url: str) -> None:
-    assert "AudioError" not in _error(
+    assert "AudioError" not in expect_error(
         _post(url, "/transcribe", b"hello, not audio"), 415, "AudioError"
     )
-    assert "0 bytes" in _error(_post(url, "/transcribe", b""), 400, "AudioError")
-    assert "nope" in _error(_post(url, "/transcribe", preset="nope"), 400, "InvalidArgumentError")
+    assert "0 bytes" in expect_error(_post(url, "/transcribe", b""), 400, "AudioError")
+    assert "nope" in expect_error(
+        _post(url, "/transcribe", preset="nope"), 400, "InvalidArgumentError"
+    )
     for ladder in ("/tmp/ggml-x.bin", "micro-s,micro-l", "../models"):
-        _error(_post(url, "/transcribe", ladder=ladder), 400, "InvalidArgumentError")
+        expect_error(_post(url, "/transcribe", ladder=ladder), 400, "InvalidArgumentError")
     r = httpx.post(url + "/transcribe", data={"preset": "fast"}, timeout=30)
-    assert "file" in _error(r, 400, "InvalidRequestError")
-    _error(httpx.get(url + "/no-such-route"), 404, "NotFound")
-    _error(httpx.get(url + "/transcribe"), 405, "HTTPError")
+    assert "file" in expect_error(r, 400, "InvalidRequestError")
+    expect_error(httpx.get(url + "/no-such-route"), 404, "NotFound")
+    expect_error(httpx.get(url + "/transcribe"), 405, "HTTPError")
 
 
 def test_intelligent_select(url: str) -> None:
@@ -130,7 +92,7 @@ def test_intelligent_select(url: str) -> None:
     assert body["success"] is True and body["start_model"] in NAMES
     assert body["ladder_models"] == list(NAMES) and body["reason"]
     assert body["features"]["duration_s"] > 0
-    _error(_post(url, "/intelligent-select", b"RIFF\x00\x00"), 415, "AudioError")
+    expect_error(_post(url, "/intelligent-select", b"RIFF\x00\x00"), 415, "AudioError")
 
 
 def test_models_lists_names_not_paths(url: str) -> None:
@@ -230,7 +192,7 @@ def test_jobs_lifecycle(url: str, db: Path) -> None:
         assert rec is not None and rec.status == "done" and rec.result_json
         rec = store.get_service_job(bad)
         assert rec is not None and rec.status == "failed"
-    _error(httpx.get(f"{url}/jobs/unknown-id"), 404, "NotFound")
+    expect_error(httpx.get(f"{url}/jobs/unknown-id"), 404, "NotFound")
 
 
 def test_health_and_metrics(url: str) -> None:
@@ -258,16 +220,16 @@ def test_health_and_metrics(url: str) -> None:
 
 
 def test_auth(models: Path, tmp_path: Path) -> None:
-    with serve(create_app(_settings(models, tmp_path / "a.db", api_key=KEY))) as url:
-        _error(_post(url, "/transcribe"), 401, "AuthenticationError")
+    with serve(create_app(service_settings(models, tmp_path / "a.db", api_key=KEY))) as url:
+        expect_error(_post(url, "/transcribe"), 401, "AuthenticationError")
         r = httpx.post(
             url + "/transcribe",
             files={"file": ("a.wav", SAMPLE)},
             headers={"Authorization": "Bearer wrong"},
         )
-        _error(r, 401, "AuthenticationError")
+        expect_error(r, 401, "AuthenticationError")
         assert r.headers["www-authenticate"] == "Bearer"
-        _error(httpx.get(url + "/metrics"), 401, "AuthenticationError")
+        expect_error(httpx.get(url + "/metrics"), 401, "AuthenticationError")
         assert httpx.get(url + "/health").status_code == 200  # open for load balancers
         ok = httpx.get(url + "/models", headers={"Authorization": f"Bearer {KEY}"})
         assert ok.status_code == 200
@@ -282,10 +244,12 @@ def test_auth(models: Path, tmp_path: Path) -> None:
 
 def test_upload_limit(models: Path, tmp_path: Path) -> None:
     limit = len(SAMPLE) - 1000  # within the multipart slack: the upload reader refuses it
-    with serve(create_app(_settings(models, tmp_path / "l.db", max_upload_bytes=limit))) as url:
-        _error(_post(url, "/transcribe"), 413, "PayloadTooLarge")
+    with serve(
+        create_app(service_settings(models, tmp_path / "l.db", max_upload_bytes=limit))
+    ) as url:
+        expect_error(_post(url, "/transcribe"), 413, "PayloadTooLarge")
         big = SAMPLE + b"\0" * (200 * 1024)  # over limit + slack: refused before parsing
-        _error(_post(url, "/transcribe", big), 413, "PayloadTooLarge")
+        expect_error(_post(url, "/transcribe", big), 413, "PayloadTooLarge")
         r = _post(url, "/v1/audio/transcriptions", big, model="whisper-1")
         assert r.status_code == 413 and r.json()["error"]["type"] == "PayloadTooLarge"
         r = _post(url, "/v1/audio/transcriptions", model="whisper-1")
@@ -303,7 +267,7 @@ def _long_wav(seconds: float) -> bytes:
 
 
 def test_queue_full_answers_429(models: Path, tmp_path: Path) -> None:
-    settings = _settings(models, tmp_path / "q.db", queue_size=1, workers=1)
+    settings = service_settings(models, tmp_path / "q.db", queue_size=1, workers=1)
     slow = _long_wav(8.0)
     with serve(create_app(settings)) as url:
         with ThreadPoolExecutor(8) as pool:
@@ -314,7 +278,7 @@ def test_queue_full_answers_429(models: Path, tmp_path: Path) -> None:
         assert codes.count(429) >= 1 and codes.count(200) >= 2, codes
         assert codes.count(429) + codes.count(200) == 8
         rejected = next(r for r in statuses if r.status_code == 429)
-        assert "capacity 2" in _error(rejected, 429, "QueueFullError")
+        assert "capacity 2" in expect_error(rejected, 429, "QueueFullError")
         text = httpx.get(url + "/metrics").text
         fam = {f.name: f for f in text_string_to_metric_families(text)}
         total = sum(s.value for s in fam["whisper_cascade_queue_rejections"].samples
@@ -329,7 +293,9 @@ def test_failing_model_trips_breaker_and_falls_back(models: Path, tmp_path: Path
     for name in NAMES:
         shutil.copy(models / f"ggml-{name}.bin", broken / f"ggml-{name}.bin")
     (broken / "ggml-micro-s.bin").write_bytes(b"lmgg" + b"\0" * 64)
-    settings = _settings(broken, tmp_path / "b.db", breaker_threshold=1, breaker_cooldown_s=600)
+    settings = service_settings(
+        broken, tmp_path / "b.db", breaker_threshold=1, breaker_cooldown_s=600
+    )
     with serve(create_app(settings)) as url:
         for expected in ("model_failed", "circuit_open"):
             body = _post(url, "/transcribe").json()
@@ -353,8 +319,8 @@ def test_failing_model_trips_breaker_and_falls_back(models: Path, tmp_path: Path
 def test_all_models_missing_is_503(tmp_path: Path) -> None:
     empty = tmp_path / "empty"
     empty.mkdir()
-    with serve(create_app(_settings(empty, tmp_path / "e.db"))) as url:
-        _error(_post(url, "/transcribe"), 503, "ModelNotFoundError")
+    with serve(create_app(service_settings(empty, tmp_path / "e.db"))) as url:
+        expect_error(_post(url, "/transcribe"), 503, "ModelNotFoundError")
         models = httpx.get(url + "/models").json()["models"]
         assert not any(m["present"] for m in models if m["name"] in NAMES)
 
@@ -392,7 +358,7 @@ def test_serve_cli(models: Path, tmp_path: Path) -> None:
 
 
 def test_streamed_upload_over_limit(models: Path, tmp_path: Path) -> None:
-    settings = _settings(models, tmp_path / "c.db", max_upload_bytes=1000)
+    settings = service_settings(models, tmp_path / "c.db", max_upload_bytes=1000)
 
     def chunks() -> Iterator[bytes]:  # no Content-Length: counted while it streams
         yield b'--b\r\nContent-Disposition: form-data; name="file"; filename="a.wav"\r\n\r\n'
@@ -406,7 +372,7 @@ def test_streamed_upload_over_limit(models: Path, tmp_path: Path) -> None:
             content=chunks(),
             headers={"Content-Type": "multipart/form-data; boundary=b"},
         )
-        _error(r, 413, "PayloadTooLarge")
+        expect_error(r, 413, "PayloadTooLarge")
         assert httpx.get(url + "/health").status_code == 200
 
 
@@ -416,7 +382,7 @@ def test_active_registry_model_by_name(models: Path, tmp_path: Path) -> None:
     store.register_model("custom-x", str(path), "", "micro", "1")
     store.set_deployment("custom-x", "1", "active")
     store.register_model("custom-y", str(path), "", "micro", "1")  # registered, not active
-    with serve(create_app(_settings(models, tmp_path / "unused.db"), store=store)) as url:
+    with serve(create_app(service_settings(models, tmp_path / "unused.db"), store=store)) as url:
         client = openai.OpenAI(base_url=url + "/v1", api_key="unused", max_retries=0)
         r = client.audio.transcriptions.create(
             model="custom-x", file=("a.wav", SAMPLE), response_format="verbose_json"

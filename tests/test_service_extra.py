@@ -12,46 +12,17 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from browser_support import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS
+from service_support import SAMPLE, expect_error, service_settings
 from whisper_cascade.abtest import assign_arm
-from whisper_cascade.audio import sample_path
-from whisper_cascade.ggml_writer import random_whisper_model
 from whisper_cascade.ladders import Ladder
 from whisper_cascade.models import ModelSpec
-from whisper_cascade.presets import get_preset
 from whisper_cascade.service import ServiceSettings, create_app
 from whisper_cascade.service.background import serve_in_thread as serve
 from whisper_cascade.store import open_store
 
-NAMES = ("micro-s", "micro-m", "micro-l")
-ACCEPT_ALL = get_preset("balanced").with_overrides(
-    name="accept-all", thresholds={}, default_threshold=0.0, hallucination_check=False
-)
-ESCALATE = get_preset("balanced").with_overrides(
-    name="escalate", thresholds={}, default_threshold=1.1
-)
-PRESETS = {"accept-all": ACCEPT_ALL, "escalate": ESCALATE}
 ARMS = {"A": "accept-all", "B": "escalate"}
 FINAL = {"A": "micro-s", "B": "micro-l"}  # accept-all stops on the first rung, escalate climbs
-SAMPLE = sample_path().read_bytes()
-CHROMIUM = Path("/usr/bin/chromium")
-ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-
-
-@pytest.fixture(scope="module")
-def models(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    folder = tmp_path_factory.mktemp("zoo")
-    for seed, name in enumerate(NAMES, start=1):
-        random_whisper_model(folder / f"ggml-{name}.bin", seed=seed)
-    return folder
 
 
 @pytest.fixture
@@ -70,17 +41,7 @@ def db(tmp_path: Path) -> Path:
 
 
 def _settings(models: Path, db: Path, config: Path, **kw: object) -> ServiceSettings:
-    base: dict[str, object] = {
-        "models_dir": str(models),
-        "db": str(db),
-        "config": str(config),
-        "workers": 2,
-        "n_threads": 1,
-        "preset": "accept-all",
-        "presets": PRESETS,
-    }
-    base.update(kw)
-    return ServiceSettings(**base)  # type: ignore[arg-type]
+    return service_settings(models, db, config=str(config), **kw)
 
 
 @pytest.fixture
@@ -104,15 +65,6 @@ def _ok(r: httpx.Response, status: int = 200) -> dict[str, Any]:
     body: dict[str, Any] = r.json()
     assert body["success"] is True, body
     return body
-
-
-def _error(r: httpx.Response, status: int, type_: str) -> str:
-    assert r.status_code == status, r.text
-    body = r.json()
-    assert body["success"] is False and body["error"]["type"] == type_, body
-    message: str = body["error"]["message"]
-    assert message
-    return message
 
 
 def _create(url: str, **body: Any) -> dict[str, Any]:
@@ -140,19 +92,21 @@ def test_ab_crud_and_lifecycle(url: str) -> None:
     assert [t["test_id"] for t in listed] == [tid]
     assert _ok(httpx.get(f"{url}/ab-tests/{tid}"))["name"] == "s vs l"
     # not running yet: routing is refused
-    _error(_transcribe(url, ab_test=tid, session_id="u1"), 409, "StateError")
+    expect_error(_transcribe(url, ab_test=tid, session_id="u1"), 409, "StateError")
     started = _ok(httpx.post(f"{url}/ab-tests/{tid}/start"))
     assert started["status"] == "running" and started["started_at"] is not None
     stopped = _ok(httpx.post(f"{url}/ab-tests/{tid}/stop"))
     assert stopped["status"] == "stopped" and stopped["end_reason"] == "stopped by request"
-    _error(_transcribe(url, ab_test=tid, session_id="u1"), 409, "StateError")
+    expect_error(_transcribe(url, ab_test=tid, session_id="u1"), 409, "StateError")
     assert _ok(httpx.post(f"{url}/ab-tests/{tid}/start"))["status"] == "running"
     results = _ok(httpx.get(f"{url}/ab-tests/{tid}/results"))
     assert results["n_total"] == 0 and results["winner"] is None
     for path in ("", "/start", "/stop", "/results"):
         method = httpx.post if path in ("/start", "/stop") else httpx.get
-        assert "nope" in _error(method(f"{url}/ab-tests/nope{path}"), 404, "ABTestNotFoundError")
-    _error(_transcribe(url, ab_test="nope", session_id="u1"), 404, "ABTestNotFoundError")
+        assert "nope" in expect_error(
+            method(f"{url}/ab-tests/nope{path}"), 404, "ABTestNotFoundError"
+        )
+    expect_error(_transcribe(url, ab_test="nope", session_id="u1"), 404, "ABTestNotFoundError")
 
 
 BAD_DEFINITIONS: list[tuple[dict[str, Any], str]] = [
@@ -262,8 +216,8 @@ def test_implicit_test_and_routing_errors(url: str) -> None:
     assert body["ab"]["test_id"] == tid and body["ab"]["arm"] in ARMS
     assert "ab" not in _ok(_transcribe(url, session_id="u1", preset="accept-all"))
     assert "ab" not in _ok(_transcribe(url))  # no session
-    assert "session" in _error(_transcribe(url, ab_test=tid), 400, "InvalidArgumentError")
-    _error(
+    assert "session" in expect_error(_transcribe(url, ab_test=tid), 400, "InvalidArgumentError")
+    expect_error(
         _transcribe(url, ab_test=tid, session_id="u1", preset="escalate"),
         400,
         "InvalidArgumentError",
@@ -275,15 +229,15 @@ def test_implicit_test_and_routing_errors(url: str) -> None:
         data={"ab_test": tid, "session_id": "u1"},
         timeout=60,
     )
-    _error(r, 415, "AudioError")
+    expect_error(r, 415, "AudioError")
     assert _ok(httpx.get(f"{url}/ab-tests/{tid}/results"))["n_total"] == 1
     # the second observation reaches max_samples: completed, and then neither start nor stop
     _ok(_transcribe(url, ab_test=tid, session_id="u2"))
     test = _ok(httpx.get(f"{url}/ab-tests/{tid}"))
     assert test["status"] == "completed" and "max_samples" in test["end_reason"]
-    _error(httpx.post(f"{url}/ab-tests/{tid}/start"), 409, "StateError")
-    _error(httpx.post(f"{url}/ab-tests/{tid}/stop"), 409, "StateError")
-    _error(_transcribe(url, ab_test=tid, session_id="u1"), 409, "StateError")
+    expect_error(httpx.post(f"{url}/ab-tests/{tid}/start"), 409, "StateError")
+    expect_error(httpx.post(f"{url}/ab-tests/{tid}/stop"), 409, "StateError")
+    expect_error(_transcribe(url, ab_test=tid, session_id="u1"), 409, "StateError")
     assert "ab" not in _ok(_transcribe(url, session_id="u1"))  # nothing running any more
 
 
@@ -351,7 +305,9 @@ def test_transcription_lands_in_reports(url: str, db: Path) -> None:
     assert job["job_id"] == ms["job_id"] and job["models"] == ["micro-s", "micro-m", "micro-l"]
     assert job["cost"] == pytest.approx(job["cpu_seconds"] / 1000 + 0.5)
     for path in ("/selection-metrics", "/cost-report", "/dashboard"):
-        msg = _error(httpx.get(url + path, params={"period": "soon"}), 400, "InvalidArgumentError")
+        msg = expect_error(
+            httpx.get(url + path, params={"period": "soon"}), 400, "InvalidArgumentError"
+        )
         assert "period" in msg
 
 
@@ -369,7 +325,9 @@ def test_cost_report_pages_jobs_but_totals_cover_all(url: str) -> None:
     past = _ok(httpx.get(url + "/cost-report", params={"period": "all", "offset": 3}))
     assert past["jobs"] == [] and past["jobs_total"] == 3
     for params in ({"limit": 0}, {"limit": 10001}, {"limit": "ten"}, {"offset": -1}):
-        msg = _error(httpx.get(url + "/cost-report", params=params), 400, "InvalidRequestError")
+        msg = expect_error(
+            httpx.get(url + "/cost-report", params=params), 400, "InvalidRequestError"
+        )
         assert next(iter(params)) in msg
 
 
@@ -392,7 +350,7 @@ def test_dashboard_html(url: str) -> None:
 def test_new_routes_need_the_key(models: Path, db: Path, config: Path) -> None:
     with serve(create_app(_settings(models, db, config, api_key="k3y"))) as url:
         for path in ("/ab-tests", "/selection-metrics", "/cost-report", "/dashboard"):
-            _error(httpx.get(url + path), 401, "AuthenticationError")
+            expect_error(httpx.get(url + path), 401, "AuthenticationError")
         auth = {"Authorization": "Bearer k3y"}
         assert httpx.get(url + "/dashboard", headers=auth).status_code == 200
         assert httpx.post(url + "/ab-tests", json={}, headers=auth).status_code == 400
@@ -403,7 +361,7 @@ def test_broken_config_is_a_server_error(models: Path, db: Path, tmp_path: Path)
     bad.write_text("[prices]\ncpu_hour = 1\n", encoding="utf-8")
     with serve(create_app(_settings(models, db, bad))) as url:
         bad.write_text("[prices]\ncpu_hour = -1\n", encoding="utf-8")  # broken after start
-        _error(httpx.get(url + "/cost-report"), 500, "ConfigError")
+        expect_error(httpx.get(url + "/cost-report"), 500, "ConfigError")
 
 
 @pytest.mark.skipif(not CHROMIUM.exists(), reason="/usr/bin/chromium not installed")
