@@ -126,7 +126,7 @@ def test_demo_runs_on_the_bundled_models(capsys: pytest.CaptureFixture[str]) -> 
 def test_demo_with_models(model_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert cli.main(["demo", "--models-dir", str(model_dir)]) == 0
     out = capsys.readouterr().out
-    assert "final model" in out and "text:" in out
+    assert "final model" in out and "text:" in out and "the largest model alone" in out
     assert DEFAULT_LADDER_MODELS[0] in out
 
 

@@ -18,6 +18,7 @@ from whisper_cascade.models import (
     ModelSpec,
     bundled_ladders,
     bundled_models,
+    explicit_dirs,
     file_name_for,
     openai_spec,
     read_registry,
@@ -95,16 +96,16 @@ def builtin_ladders() -> dict[str, Ladder]:
 
 
 def folder_ladders(models_dir: str | os.PathLike[str] | None) -> dict[str, Ladder]:
-    """The ladders declared by ``models_dir/registry.json`` (what ``zoo.ship`` writes), with
-    that registry's files, costs and windows; empty without a folder or a registry."""
-    if models_dir is None:
-        return {}
-    specs, ladders = read_registry(Path(models_dir).expanduser())
-    local = {name: replace(spec, bundled=False) for name, spec in specs.items()}
-    return {
-        name: Ladder(name, tuple(local.get(m) or spec_for(m) for m in members))
-        for name, members in ladders.items()
-    }
+    """The ladders declared by a ``registry.json`` (what ``zoo.ship`` writes) in ``models_dir``
+    or a ``$WHISPER_CASCADE_MODELS`` folder, with that registry's files, costs and windows; the
+    first folder declaring a ladder name wins. Empty without such folders or registries."""
+    found: dict[str, Ladder] = {}
+    for folder in reversed(explicit_dirs(models_dir)):
+        specs, ladders = read_registry(folder)
+        local = {name: replace(spec, bundled=False) for name, spec in specs.items()}
+        for name, members in ladders.items():
+            found[name] = Ladder(name, tuple(local.get(m) or spec_for(m) for m in members))
+    return found
 
 
 def get_ladder(

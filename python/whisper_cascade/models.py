@@ -19,7 +19,7 @@ from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Any
 
-from whisper_cascade.errors import ModelNotFoundError
+from whisper_cascade.errors import ConfigError, ModelNotFoundError
 
 MODELS_ENV = "WHISPER_CASCADE_MODELS"
 BUNDLED_MODELS_PACKAGE = "whisper_cascade.data.models"
@@ -96,9 +96,20 @@ def read_registry(
     registry_file = folder / "registry.json"
     if not registry_file.is_file():
         return {}, {}
-    data = json.loads(registry_file.read_text(encoding="utf-8"))
+    try:
+        data = json.loads(registry_file.read_text(encoding="utf-8"))
+        return _parse_registry(folder, data)
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise ConfigError(f"{registry_file}: not a valid model registry ({exc!r})") from exc
+
+
+def _parse_registry(
+    folder: Path | Traversable, data: Any
+) -> tuple[dict[str, ModelSpec], dict[str, tuple[str, ...]]]:
     specs: dict[str, ModelSpec] = {}
     for entry in data.get("models", []):
+        if Path(entry["file"]).name != entry["file"]:
+            raise ValueError(f"model file {entry['file']!r} must be a plain file name")
         file_path = Path(str(folder / entry["file"]))
         specs[entry["name"]] = ModelSpec(
             name=entry["name"],
@@ -111,7 +122,11 @@ def read_registry(
             family="micro",
             path=file_path if file_path.is_file() else None,
         )
-    ladders = {name: tuple(models) for name, models in data.get("ladders", {}).items()}
+    declared = data.get("ladders", {})
+    for members in declared.values():
+        if not isinstance(members, list) or not all(isinstance(m, str) for m in members):
+            raise ValueError("each ladder must be a list of model names")
+    ladders = {name: tuple(members) for name, members in declared.items()}
     return specs, ladders
 
 
@@ -144,7 +159,9 @@ def search_dirs(models_dir: str | os.PathLike[str] | None = None) -> list[Path]:
     return dirs
 
 
-def _explicit_dirs(models_dir: str | os.PathLike[str] | None) -> list[Path]:
+def explicit_dirs(models_dir: str | os.PathLike[str] | None) -> list[Path]:
+    """The user's own model folders, first wins: ``models_dir``, then ``$WHISPER_CASCADE_MODELS``
+    (several, joined by the path separator)."""
     dirs = [Path(models_dir).expanduser()] if models_dir else []
     env = os.environ.get(MODELS_ENV)
     if env:
@@ -189,7 +206,7 @@ def resolve_model(name_or_path: str, models_dir: str | os.PathLike[str] | None =
         name=name_or_path, file_name=file_name_for(name_or_path)
     )
     # The user's own folders (--models-dir, $WHISPER_CASCADE_MODELS) override a bundled model.
-    override = _first_existing(plain.file_name, _explicit_dirs(models_dir))
+    override = _first_existing(plain.file_name, explicit_dirs(models_dir))
     if override is not None:
         return replace(plain, path=override)
     spec = bundled or plain

@@ -128,10 +128,13 @@ def demo(models_dir: str | os.PathLike[str] | None = None) -> int:
             f"  {attempt['model']:<10} score {attempt.get('score') or 0.0:.2f}  "
             f"{(attempt.get('time_s') or 0.0) * 1000:7.1f} ms  {attempt.get('reason', '')}"
         )
+    saved_ms = selection["processing_time_saved_s"] * 1000
+    against = (
+        f"saved {saved_ms:.0f} ms against" if saved_ms >= 0 else f"{-saved_ms:.0f} ms more than"
+    )
     print(
         f"final model {selection['final_model']} ({selection['escalation_reason']}), "
-        f"{selection['processing_time_s'] * 1000:.0f} ms, "
-        f"saved {selection['processing_time_saved_s'] * 1000:.0f} ms against the largest model"
+        f"{selection['processing_time_s'] * 1000:.0f} ms, {against} the largest model alone"
     )
     sys.stdout.flush()
     return 0
