@@ -28,6 +28,7 @@ WEIGHT_NAMES = (
     "low_confidence_penalty",
     "repetition_penalty",
     "compression_penalty",
+    "logprob_penalty",
     "no_speech_penalty",
 )
 _MODEL_KEYS = ("path", "window_s", "audio_ctx", "relative_cost", "sha256")

@@ -10,7 +10,8 @@ with penalties in [0, 1] for the low-confidence token share, back-to-back word r
 compression ratio above 2.0 (1 at 3.0; openai-whisper's limit 2.4 gives 0.4), average
 log-probability below −0.5 (1 at −1.5; openai-whisper's limit −1.0 gives 0.5) and text over
 little speech (1 − the share of the transcript's time that OUR speech detector marks as speech,
-or, given the audio features, 1 − the file's speech ratio when that is under 5 %). The value
+or, given the audio features, 1 − the file's speech ratio when that is under 5 %; text over such
+a silent file is also multiplied by that ratio, so it scores near 0 whatever the weights). The value
 rises with each positive metric and falls with each penalty. Confident hallucinations — loops,
 text over silence — are also flagged (``hallucination_suspected``) so that :func:`decide`
 escalates them whatever their score.
@@ -57,16 +58,21 @@ CLEAN_SNR_DB = 20.0
 
 @dataclass(frozen=True)
 class Weights:
-    """Weights of the decision matrix; positive metrics are averaged, penalties multiply."""
+    """Weights of the decision matrix; positive metrics are averaged, penalties multiply.
+
+    The defaults of consistency, coverage and the low-confidence and no-speech penalties were
+    fitted on the micro zoo's calibration corpus and checked on held-out sets
+    (``bench/bench_weights.py``, table in bench/README.md "Decision weights").
+    """
 
     confidence: float = 0.6
-    consistency: float = 0.15
-    coverage: float = 0.25
-    low_confidence_penalty: float = 0.3
+    consistency: float = 0.4
+    coverage: float = 0.1
+    low_confidence_penalty: float = 0.9
     repetition_penalty: float = 0.8
     compression_penalty: float = 0.6
     logprob_penalty: float = 0.3
-    no_speech_penalty: float = 0.8
+    no_speech_penalty: float = 0.2
 
     def __post_init__(self) -> None:
         for name, value in self.__dict__.items():
@@ -153,7 +159,8 @@ def score(
     base = (w.confidence * conf + w.consistency * consistency + w.coverage * coverage) / total
     in_speech = _clamp(_metric(metrics, "speech_in_segments", 1.0))
     no_speech_pen = 1.0 - in_speech
-    if speech_ratio is not None and speech_ratio < NO_SPEECH_RATIO:
+    silent_file = speech_ratio is not None and speech_ratio < NO_SPEECH_RATIO
+    if speech_ratio is not None and silent_file:
         no_speech_pen = max(no_speech_pen, 1.0 - speech_ratio)
     compression = _metric(metrics, "compression_ratio", 1.0)
     repetition = _clamp(_metric(metrics, "repetition_score", 0.0))
@@ -167,14 +174,15 @@ def score(
     value = base
     for name, penalty in penalties.items():
         value *= 1.0 - getattr(w, name) * penalty
+    if silent_file:
+        # Text over a file we hear no speech in is a hallucination whatever the weights.
+        value *= 1.0 - no_speech_pen
     flags = []
     if repetition >= REPETITION_FLAG:
         flags.append("repetition")
     if compression > COMPRESSION_FLAG:
         flags.append("compression")
-    if in_speech < TEXT_OVER_SILENCE_FLAG or (
-        speech_ratio is not None and speech_ratio < NO_SPEECH_RATIO
-    ):
+    if in_speech < TEXT_OVER_SILENCE_FLAG or silent_file:
         flags.append("text_over_silence")
     components = {
         "confidence": conf,
