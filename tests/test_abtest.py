@@ -145,7 +145,8 @@ def test_auto_complete_on_samples_and_duration(store: Store) -> None:
 
 def test_results_and_winner_rules(store: Store) -> None:
     tests = ABTests(store)
-    tid = tests.create("winner", {"A": "fast", "B": "balanced"}, min_samples=30)
+    # Fixed ids: assignment hashes the test id, so a random id would make the data random too.
+    tid = tests.create("winner", {"A": "fast", "B": "balanced"}, min_samples=30, test_id="w1")
     tests.start(tid)
     _feed(tests, tid, {"A": 0.6, "B": 0.7}, 20)
     early = tests.results(tid)
@@ -163,7 +164,7 @@ def test_results_and_winner_rules(store: Store) -> None:
     assert r["comparisons"]["failure_rate"][0]["two_proportion_z"]["p_value"] > 0
     assert set(r["comparisons"]) == {"wer", "score", "latency", "cost", "failure_rate"}
 
-    same = tests.create("a/a", {"A": "fast", "B": "fast"}, min_samples=30)
+    same = tests.create("a/a", {"A": "fast", "B": "fast"}, min_samples=30, test_id="aa1")
     tests.start(same)
     _feed(tests, same, {"A": 0.6, "B": 0.6}, 200, seed=2)
     rr = tests.results(same)

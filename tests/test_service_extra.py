@@ -354,6 +354,42 @@ def test_new_routes_need_the_key(models: Path, db: Path, config: Path) -> None:
         auth = {"Authorization": "Bearer k3y"}
         assert httpx.get(url + "/dashboard", headers=auth).status_code == 200
         assert httpx.post(url + "/ab-tests", json={}, headers=auth).status_code == 400
+        challenge = httpx.get(url + "/dashboard").headers.get_list("www-authenticate")
+        assert challenge == ["Bearer", 'Basic realm="whisper-cascade"']
+        assert httpx.get(url + "/cost-report").headers.get_list("www-authenticate") == ["Bearer"]
+        assert httpx.get(url + "/dashboard", auth=("anyone", "k3y")).status_code == 200
+        for wrong in (("anyone", "nope"), ("k3y", "")):
+            assert httpx.get(url + "/dashboard", auth=wrong).status_code == 401
+        garbled = {"Authorization": "Basic %%%"}
+        expect_error(httpx.get(url + "/dashboard", headers=garbled), 401, "AuthenticationError")
+        expect_error(
+            httpx.get(url + "/cost-report", headers={"Authorization": "k3y"}),
+            401,
+            "AuthenticationError",
+        )
+
+
+@pytest.mark.skipif(not CHROMIUM.exists(), reason="/usr/bin/chromium not installed")
+def test_dashboard_behind_a_key_opens_in_chromium_with_basic_auth(
+    models: Path, db: Path, config: Path
+) -> None:
+    sync_api = pytest.importorskip("playwright.sync_api")
+    with serve(create_app(_settings(models, db, config, api_key="k3y"))) as url:
+        statuses = {}
+        with sync_api.sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+            try:
+                for password in ("k3y", "wrong"):
+                    creds = {"username": "me", "password": password}
+                    ctx = browser.new_context(http_credentials=creds)
+                    tab = ctx.new_page()
+                    response = tab.goto(url + "/dashboard", wait_until="load")
+                    assert response is not None
+                    statuses[password] = (response.status, tab.locator("h1").count())
+                    ctx.close()
+            finally:
+                browser.close()
+    assert statuses["k3y"] == (200, 1) and statuses["wrong"][0] == 401
 
 
 def test_broken_config_is_a_server_error(models: Path, db: Path, tmp_path: Path) -> None:

@@ -54,9 +54,12 @@ def from_library(exc: WhisperCascadeError) -> ServiceError:
     return ServiceError(status_for(exc), type(exc).__name__, str(exc))
 
 
+BROWSER_PAGES = frozenset({"/dashboard"})
+"""Pages meant for a browser: their 401 also asks for HTTP Basic (the key as password)."""
+
+
 def error_response(request: Request, err: ServiceError) -> JSONResponse:
     """The JSON body of ``err`` in the shape the route's family uses."""
-    headers = {"WWW-Authenticate": "Bearer"} if err.status == 401 else None
     service = getattr(request.app.state, "service", None)
     if service is not None:
         service.metrics.errors.labels(err.type).inc()
@@ -66,7 +69,13 @@ def error_response(request: Request, err: ServiceError) -> JSONResponse:
         }
     else:
         body = {"success": False, "error": {"type": err.type, "message": err.message}}
-    return JSONResponse(body, status_code=err.status, headers=headers)
+    response = JSONResponse(body, status_code=err.status)
+    if err.status == 401:
+        response.headers["WWW-Authenticate"] = "Bearer"
+        if request.url.path in BROWSER_PAGES:
+            # A browser shows its login prompt for a Basic challenge (the key as password).
+            response.headers.append("WWW-Authenticate", 'Basic realm="whisper-cascade"')
+    return response
 
 
 def install_error_handlers(app: FastAPI) -> None:

@@ -3,6 +3,7 @@ that refuses oversized bodies early and counts requests and latency per route.""
 
 from __future__ import annotations
 
+import base64
 import hmac
 import json
 import re
@@ -28,15 +29,29 @@ def get_service(request: Request) -> Service:
 
 
 def require_api_key(request: Request) -> None:
-    """401 unless ``Authorization: Bearer KEY`` matches the configured key (if any)."""
+    """401 unless the request carries the configured key (if any): ``Authorization: Bearer
+    KEY``, or HTTP Basic with KEY as the password (any user name), which is what a browser
+    sends after its login prompt, so that ``/dashboard`` can be opened in one."""
     key = get_service(request).settings.api_key
     if key is None:
         return
     scheme, _, token = request.headers.get("authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not hmac.compare_digest(token.strip().encode(), key.encode()):
+    if scheme.lower() == "basic":
+        token = _basic_password(token.strip())
+    elif scheme.lower() != "bearer":
+        token = ""
+    if not hmac.compare_digest(token.strip().encode(), key.encode()):
         raise ServiceError(
             401, "AuthenticationError", "missing or invalid API key (Authorization: Bearer KEY)"
         )
+
+
+def _basic_password(credentials: str) -> str:
+    try:
+        decoded = base64.b64decode(credentials, validate=True).decode("utf-8")
+    except (ValueError, UnicodeDecodeError):
+        return ""
+    return decoded.partition(":")[2]
 
 
 def too_large(limit: int) -> ServiceError:
