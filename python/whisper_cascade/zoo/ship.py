@@ -32,7 +32,7 @@ from whisper_cascade.modelfile import ModelInfo
 from whisper_cascade.transcriber import Transcriber
 from whisper_cascade.zoo.export import export_ggml
 
-SIZES = ("s", "m", "l")
+SIZES = ("xs", "s", "m", "l")
 AUTO_QUANT = ("q8_0",)  # q4_0 breaks models this small (see the issue)
 MAX_QUANT_WER_COST = 0.01  # a quantized file may cost at most one WER point
 WHEEL_BUDGET_BYTES = 60_000_000

@@ -1,7 +1,7 @@
 """Train the micro zoo: small Whisper-architecture models of the closed domain, on CPU.
 
     python -m whisper_cascade.zoo.train --size s --work /work/zoo-work   # resumes
-    python -m whisper_cascade.zoo.train --all --work /work/zoo-work      # s, then m, then l
+    python -m whisper_cascade.zoo.train --all --work /work/zoo-work      # xs, s, m, then l
 
 Needs the ``train`` extra (torch + openai-whisper). See docs/zoo.md for the recipe.
 """
@@ -51,6 +51,7 @@ class Recipe:
 
 MIN_RAMP_STEPS = 2_400
 SIZES: dict[str, Recipe] = {
+    "xs": Recipe(64, 1, 3, 3, steps=6_000, lr=1.5e-3),
     "s": Recipe(128, 2, 3, 3, steps=8_000, lr=1.0e-3),
     "m": Recipe(256, 4, 4, 3, steps=6_000, lr=1.0e-3),
     "l": Recipe(384, 6, 4, 4, steps=5_000, lr=8e-4),
@@ -423,7 +424,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--size", choices=sorted(SIZES), default="s")
-    p.add_argument("--all", action="store_true", help="train s, m, l in sequence (resuming)")
+    p.add_argument("--all", action="store_true", help="train xs, s, m, l in sequence (resuming)")
     p.add_argument("--work", type=Path, default=Path("/work/zoo-work"))
     p.add_argument("--train-manifest", type=Path, help="default WORK/corpus/train/manifest.jsonl")
     p.add_argument("--eval-manifest", type=Path, help="default WORK/corpus/heldout/manifest.jsonl")
@@ -466,7 +467,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             json.dumps(evaluate_manifest(Trainer(args.size, work, args), args.evaluate, args.show))
         )
         return 0
-    for size in ("s", "m", "l") if args.all else (args.size,):
+    for size in tuple(SIZES) if args.all else (args.size,):
         Trainer(size, work, args).run()
     return 0
 
