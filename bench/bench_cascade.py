@@ -26,7 +26,10 @@ pool and the same decoding options (greedy, ``--threads`` threads, each rung's `
 Selection overhead of a cascade = ``processing_time_s`` − the sum of ``time_s`` of its attempts
 in ``decision_history``: analysis (its call through the cache), pre-selection, scoring and
 decisions. The transcriber's own speech analysis, which every strategy pays, stays inside
-model time. The native feature analysis is also timed alone, once per file.
+model time for the single-model runs; a cascade runs that analysis once and hands the features
+to every attempt, so it lands in the cascade's overhead instead. The report therefore also gives
+the overhead without it (the cascade's analyzer is timed per file): the cost of selecting
+proper. The native feature analysis is also timed alone, once per file.
 
 A file whose audio or run fails is counted per strategy (``failed``) with an empty hypothesis
 (every reference word a deletion), as ``whisper-cascade eval`` does; the run goes on.
@@ -39,7 +42,7 @@ import json
 import sys
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -122,10 +125,28 @@ class _Runner:
             except Exception as exc:  # reported per file as a failed run
                 self.specs[spec.name] = exc
         common: dict[str, Any] = {"models_dir": models_dir, "n_threads": threads, "pool": self.pool}
+        self.analysis_s: dict[str, float] = {}
         self.cascades = {
-            STATIC: Cascade(ladder, preset, segment_escalation=False, **common),
-            SEGMENT: Cascade(ladder, preset, segment_escalation=True, **common),
+            unit: Cascade(
+                ladder, preset, segment_escalation=segmented, analyzer=self._timed(unit), **common
+            )
+            for unit, segmented in ((STATIC, False), (SEGMENT, True))
         }
+
+    def _timed(self, unit: str) -> Callable[[Audio], AudioFeatures]:
+        """The cascade's analyzer, timed: its time is the part of the overhead that the
+        transcriber would pay anyway (the cascade hands it the features)."""
+
+        def analyzer(audio: Audio) -> AudioFeatures:
+            started = time.perf_counter()
+            try:
+                return analyze(audio.samples, SAMPLE_RATE)
+            finally:
+                self.analysis_s[unit] = self.analysis_s.get(unit, 0.0) + (
+                    time.perf_counter() - started
+                )
+
+        return analyzer
 
     def units(self) -> list[str]:
         return [*self.ladder.names, STATIC, SEGMENT]
@@ -154,6 +175,7 @@ class _Runner:
         return _record(ref, tr.text, elapsed, unit, score=quality)
 
     def _cascade(self, unit: str, audio: Audio, ref: str) -> dict[str, Any]:
+        self.analysis_s[unit] = 0.0
         started = time.perf_counter()
         try:
             result = self.cascades[unit].transcribe(audio)
@@ -173,6 +195,7 @@ class _Runner:
             escalations=int(sel["escalation_count"]),
             reason=sel["escalation_reason"],
             overhead_s=max(0.0, total - model_time),
+            net_overhead_s=max(0.0, total - model_time - self.analysis_s[unit]),
             runs=runs,
         )
 
@@ -271,6 +294,7 @@ def _summary(name: str, files: Sequence[dict[str, Any]]) -> dict[str, Any]:
     if name in CASCADES:
         out["escalation_rate"] = sum(r["escalations"] > 0 for r in ok) / len(ok) if ok else None
         out["overhead_s"] = sum(r["overhead_s"] for r in ok)
+        out["net_overhead_s"] = sum(r["net_overhead_s"] for r in ok)
         out["model_runs"] = dict(Counter(run for r in ok for run in r["runs"]))
         out["escalation_reasons"] = dict(Counter(r["reason"] for r in ok))
     return out
@@ -301,15 +325,18 @@ def summarise(files: Sequence[dict[str, Any]], names: Sequence[str]) -> dict[str
         vs_oracle = _ratio(s["total_time_s"], strategies[ORACLE]["total_time_s"])
         wer_points = 100 * (s["wer"] - strategies[largest]["wer"])
         overhead = _ratio(s["overhead_s"], small_t)
+        net_overhead = _ratio(s["net_overhead_s"], small_t)
         targets[c] = {
             "time_vs_largest": vs_largest,
             "time_vs_oracle": vs_oracle,
             "wer_delta_points": wer_points,
             "overhead_vs_smallest": overhead,
+            "net_overhead_vs_smallest": net_overhead,
             "meets_time_largest": vs_largest is not None and vs_largest <= TARGET_LARGEST,
             "meets_time_oracle": vs_oracle is not None and vs_oracle <= TARGET_ORACLE,
             "meets_wer": wer_points <= TARGET_WER_POINTS,
             "meets_overhead": overhead is not None and overhead <= TARGET_OVERHEAD,
+            "meets_net_overhead": net_overhead is not None and net_overhead <= TARGET_OVERHEAD,
         }
     return {
         "n": len(files),
@@ -398,6 +425,12 @@ def markdown(report: dict[str, Any]) -> str:
         ("time / oracle (≤ 1.2, fallback)", "time_vs_oracle", "meets_time_oracle", "{:.3f}"),
         ("WER − always-largest (≤ +0.5 pt)", "wer_delta_points", "meets_wer", "{:+.2f}"),
         ("overhead / smallest (≤ 2%)", "overhead_vs_smallest", "meets_overhead", "{:.2%}"),
+        (
+            "overhead without the analysis every run pays / smallest (≤ 2%)",
+            "net_overhead_vs_smallest",
+            "meets_net_overhead",
+            "{:.2%}",
+        ),
     ]
     for label, key, flag, fmt in rows:
         cells = []

@@ -63,6 +63,7 @@ def test_report_structure_oracle_and_totals(setup: tuple[ModuleType, Path, Path]
     for name in bench.CASCADES:
         s, t = st[name], report["targets"][name]
         assert 0.0 <= s["escalation_rate"] <= 1.0 and s["overhead_s"] >= 0.0
+        assert 0.0 <= s["net_overhead_s"] <= s["overhead_s"]
         assert t["time_vs_largest"] == pytest.approx(
             s["total_time_s"] / st["always-micro-l"]["total_time_s"]
         )
