@@ -38,7 +38,6 @@ A file whose audio or run fails is counted per strategy (``failed``) with an emp
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from collections import Counter
@@ -63,7 +62,7 @@ from whisper_cascade.transcriber import Transcriber
 from whisper_cascade.zoo.metrics import condition_bucket
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # benchlib, next to this file
-from benchlib import update_readme_section  # noqa: E402
+from benchlib import publish  # noqa: E402
 
 README = Path(__file__).with_name("README.md")
 SECTION = "## Cascade"
@@ -473,13 +472,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         threads=args.threads,
         progress=not args.quiet,
     )
-    table = markdown(report)
-    print(table)
-    if args.json:
-        args.json.write_text(json.dumps(report, indent=1) + "\n", encoding="utf-8")
-    if args.update_readme:
-        argv_text = " ".join(sys.argv[1:] if argv is None else argv)
-        update_readme_section(SECTION, f"python bench/bench_cascade.py {argv_text}", table, README)
+    publish(
+        markdown(report),
+        report,
+        script="bench_cascade.py",
+        section=SECTION,
+        json_path=args.json,
+        update_readme=args.update_readme,
+        argv=argv,
+        readme=README,
+    )
     return 0
 
 

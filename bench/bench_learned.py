@@ -36,7 +36,7 @@ from whisper_cascade.presets import Preset, get_preset
 from whisper_cascade.store import SqliteStore
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # benchlib, next to this file
-from benchlib import update_readme_section  # noqa: E402
+from benchlib import publish  # noqa: E402
 
 README = Path(__file__).with_name("README.md")
 SECTION = "## Learned thresholds"
@@ -182,13 +182,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         min_class_items=args.min_class_items,
         progress=not args.quiet,
     )
-    table = markdown(report)
-    print(table)
-    if args.json:
-        args.json.write_text(json.dumps(report, indent=1) + "\n", encoding="utf-8")
-    if args.update_readme:
-        argv_text = " ".join(sys.argv[1:] if argv is None else argv)
-        update_readme_section(SECTION, f"python bench/bench_learned.py {argv_text}", table, README)
+    publish(
+        markdown(report),
+        report,
+        script="bench_learned.py",
+        section=SECTION,
+        json_path=args.json,
+        update_readme=args.update_readme,
+        argv=argv,
+        readme=README,
+    )
     return 0
 
 

@@ -35,6 +35,7 @@ from whisper_cascade.zoo.metrics import rank_auc
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # benchlib, next to this file
 from benchlib import update_readme_section  # noqa: E402
 
+README = Path(__file__).with_name("README.md")
 SECTION = "## Decision weights"
 HAND_SET = Weights(
     consistency=0.15, coverage=0.25, low_confidence_penalty=0.3, no_speech_penalty=0.8
@@ -138,7 +139,7 @@ def main() -> int:
     print(table)
     if args.update_readme:
         command = "python bench/bench_weights.py " + " ".join(sys.argv[1:])
-        update_readme_section(SECTION, command, table)
+        update_readme_section(SECTION, command, table, README)
     return 0
 
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 README_PATH = Path(__file__).with_name("README.md")
@@ -22,3 +25,24 @@ def update_readme_section(title: str, command: str, body: str, readme: Path = RE
         nxt = text.find("\n## ", start + len(title))
         text = text[:start] + section + ("" if nxt < 0 else text[nxt:])
     readme.write_text(text, encoding="utf-8")
+
+
+def publish(
+    table: str,
+    report: object,
+    *,
+    script: str,
+    section: str,
+    json_path: Path | None,
+    update_readme: bool,
+    argv: Sequence[str] | None,
+    readme: Path = README_PATH,
+) -> None:
+    """Print a bench's table; write its full report as JSON and its README section on demand
+    (the section's command is ``python bench/SCRIPT`` with the bench's own arguments)."""
+    print(table)
+    if json_path is not None:
+        json_path.write_text(json.dumps(report, indent=1) + "\n", encoding="utf-8")
+    if update_readme:
+        argv_text = " ".join(sys.argv[1:] if argv is None else argv)
+        update_readme_section(section, f"python bench/{script} {argv_text}", table, readme)

@@ -2,30 +2,19 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 import pytest
 
+from bench_support import load_bench
 from whisper_cascade.ggml_writer import random_whisper_model
 from whisper_cascade.zoo.corpus import generate_corpus
 from whisper_cascade.zoo.metrics import condition_bucket
 
-SCRIPT = Path(__file__).resolve().parents[1] / "bench" / "bench_cascade.py"
 NAMES = ("micro-s", "micro-m", "micro-l")
-
-
-def _load() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("bench_cascade", SCRIPT)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["bench_cascade"] = module
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.fixture(scope="module")
@@ -38,7 +27,7 @@ def setup(tmp_path_factory: pytest.TempPathFactory) -> tuple[ModuleType, Path, P
     )
     with manifest.open("a", encoding="utf-8") as fh:  # a file that cannot be read
         fh.write(json.dumps({"audio": "audio/missing.wav", "text": "turn on the lights"}) + "\n")
-    return _load(), root, manifest
+    return load_bench("bench_cascade"), root, manifest
 
 
 def test_report_structure_oracle_and_totals(setup: tuple[ModuleType, Path, Path]) -> None:

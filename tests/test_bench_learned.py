@@ -2,31 +2,20 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import shutil
-import sys
 from pathlib import Path
 from types import ModuleType
 
 import pytest
 
+from bench_support import load_bench
 from whisper_cascade.errors import InvalidArgumentError
 from whisper_cascade.ggml_writer import random_whisper_model
 from whisper_cascade.manifest import read_manifest
 
-SCRIPT = Path(__file__).resolve().parents[1] / "bench" / "bench_learned.py"
 NAMES = ("micro-s", "micro-m", "micro-l")
 pytestmark = pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="needs espeak-ng")
-
-
-def _load() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("bench_learned", SCRIPT)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["bench_learned"] = module
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.fixture(scope="module")
@@ -37,7 +26,7 @@ def setup(tmp_path_factory: pytest.TempPathFactory) -> tuple[ModuleType, Path, P
     for seed, name in enumerate(NAMES, start=1):
         random_whisper_model(root / f"ggml-{name}.bin", seed=seed)
     manifest = generate_corpus(root / "corpus", 6, 3, split="heldout", conditions=["clean"])
-    return _load(), root, manifest
+    return load_bench("bench_learned"), root, manifest
 
 
 def test_split_is_deterministic_and_by_text(setup: tuple[ModuleType, Path, Path]) -> None:

@@ -2,28 +2,16 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from pathlib import Path
-from types import ModuleType
 
 import pytest
 
-SCRIPT = Path(__file__).resolve().parents[1] / "bench" / "bench_service.py"
-
-
-def _load() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("bench_service", SCRIPT)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["bench_service"] = module
-    spec.loader.exec_module(module)
-    return module
+from bench_support import load_bench
 
 
 def test_bench_service_small(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    bench = _load()
+    bench = load_bench("bench_service")
     readme = tmp_path / "README.md"
     readme.write_text("# Benchmarks\n\n## Service load test\n\nold\n\n## Other\n\nkept\n")
     monkeypatch.setattr(bench, "README", readme)

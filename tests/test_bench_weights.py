@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import random
 import sys
@@ -11,20 +10,14 @@ from types import ModuleType
 
 import pytest
 
+from bench_support import load_bench
 from whisper_cascade.audio import sample_path
 from whisper_cascade.policy import Weights
-
-SCRIPT = Path(__file__).resolve().parents[1] / "bench" / "bench_weights.py"
 
 
 @pytest.fixture(scope="module")
 def bench() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("bench_weights", SCRIPT)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["bench_weights"] = module
-    spec.loader.exec_module(module)
-    return module
+    return load_bench("bench_weights")
 
 
 def _rows(bench: ModuleType, n: int, seed: int) -> list:
@@ -70,14 +63,8 @@ def test_collect_and_main_on_the_bundled_model(
     assert len(rows) == 1 and rows[0].words == 6 and "mean" in rows[0].metrics
     readme = tmp_path / "README.md"
     readme.write_text("# benches\n", encoding="utf-8")
-    monkeypatch.setattr(bench, "update_readme_section", _writer(readme))
+    monkeypatch.setattr(bench, "README", readme)
     argv = ["bench_weights.py", "--fit", str(manifest), "--manifest", str(manifest), "--n", "2"]
     monkeypatch.setattr(sys, "argv", [*argv, "--update-readme"])
     assert bench.main() == 0
     assert "## Decision weights" in readme.read_text(encoding="utf-8")
-
-
-def _writer(readme: Path):  # type: ignore[no-untyped-def]
-    from benchlib import update_readme_section
-
-    return lambda title, command, body: update_readme_section(title, command, body, readme)
