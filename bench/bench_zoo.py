@@ -23,6 +23,7 @@ from whisper_cascade.errors import InvalidArgumentError
 from whisper_cascade.evaluation import EvalReport
 from whisper_cascade.manifest import ManifestItem, read_manifest
 from whisper_cascade.modelfile import validate_model
+from whisper_cascade.policy import score
 from whisper_cascade.zoo.metrics import condition_bucket, ladder_violations, rank_auc
 from whisper_cascade.zoo.ship import evaluate_model
 
@@ -129,6 +130,10 @@ def _auc_lines(report: EvalReport, outcomes: list[dict[str, Any]]) -> list[str]:
     for key in CONFIDENCE_KEYS:
         scores = [-float(o["confidence"][key]) for o in outcomes]
         lines.append(f"| {key} | {_auc(scores, errors)} | {_auc(scores, bad)} |")
+    decision = [-score(o["confidence"]).value for o in outcomes]
+    lines.append(
+        f"| decision score (default weights) | {_auc(decision, errors)} | {_auc(decision, bad)} |"
+    )
     return lines
 
 
