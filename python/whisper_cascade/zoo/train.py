@@ -51,7 +51,7 @@ class Recipe:
 
 MIN_RAMP_STEPS = 2_400
 SIZES: dict[str, Recipe] = {
-    "xs": Recipe(64, 1, 3, 3, steps=6_000, lr=1.5e-3),
+    "xs": Recipe(64, 1, 3, 3, steps=5_000, lr=1.5e-3),
     "s": Recipe(128, 2, 3, 3, steps=8_000, lr=1.0e-3),
     "m": Recipe(256, 4, 4, 3, steps=6_000, lr=1.0e-3),
     "l": Recipe(384, 6, 4, 4, steps=5_000, lr=8e-4),
