@@ -43,15 +43,18 @@ def wer_by_bucket(report: EvalReport) -> dict[str, float]:
     return {k: sum(e for e, _ in v) / max(1, sum(w for _, w in v)) for k, v in groups.items()}
 
 
-def _models(args: argparse.Namespace) -> tuple[list[Path], list[str]]:
+def _models(args: argparse.Namespace) -> tuple[list[Path], dict[str, list[str]]]:
+    """The files to measure (every ladder's rungs first, cheapest first) and the ladders."""
     if args.models:
         paths = [Path(p) for p in args.models]
-        return paths, [p.stem.removeprefix("ggml-") for p in paths]
+        return paths, {"given": [p.stem.removeprefix("ggml-") for p in paths]}
     registry = json.loads((args.models_dir / "registry.json").read_text(encoding="utf-8"))
-    ladder = list(registry.get("ladders", {}).get("micro", []))
-    names = ladder + [m["name"] for m in registry["models"] if m["name"] not in ladder]
+    ladders = {k: list(v) for k, v in registry.get("ladders", {}).items()}
+    cost = {m["name"]: float(m["relative_cost"]) for m in registry["models"]}
+    rungs = sorted({n for members in ladders.values() for n in members}, key=lambda n: cost[n])
+    names = rungs + [m["name"] for m in registry["models"] if m["name"] not in rungs]
     files = {m["name"]: m["file"] for m in registry["models"]}
-    return [args.models_dir / files[n] for n in names], ladder
+    return [args.models_dir / files[n] for n in names], ladders
 
 
 def _take(manifest: Path, n: int | None) -> list[ManifestItem]:
@@ -60,7 +63,7 @@ def _take(manifest: Path, n: int | None) -> list[ManifestItem]:
 
 
 def bench(args: argparse.Namespace) -> str:
-    paths, ladder = _models(args)
+    paths, ladders = _models(args)
     held = _take(args.manifest, args.n)
     unseen = _take(args.unseen, args.n) if args.unseen else []
     rows: dict[str, dict[str, float]] = {}
@@ -101,13 +104,16 @@ def bench(args: argparse.Namespace) -> str:
     out.append("| time per file (ms) | " + " | ".join(f"{1000 * per_file[n]:.0f}" for n in names))
     out[-1] += " |"
     out.append("| real-time factor | " + " | ".join(f"{rtf[n]:.4f}" for n in names) + " |")
-    smallest = ladder[0] if ladder else names[0]
-    out += ["", f'Confidence of {smallest} for "transcript has an error" (AUC of −score):', ""]
-    out += _auc_lines(*outcomes_by_model[smallest])
-    if len(ladder) > 1:
-        problems = ladder_violations(ladder, rows, per_file)
-        out += ["", f"Ladder {' < '.join(ladder)}: " + ("monotone" if not problems else "")]
-        out += [f"- {p}" for p in problems]
+    rungs = [n for n in names if any(n in members for members in ladders.values())]
+    for rung in rungs or names[:1]:
+        out += ["", f'Confidence of {rung} for "transcript has an error" (AUC of −score):', ""]
+        out += _auc_lines(*outcomes_by_model[rung])
+    for ladder_name, ladder in ladders.items():
+        if len(ladder) > 1:
+            problems = ladder_violations(ladder, rows, per_file)
+            verdict = "monotone" if not problems else "not monotone"
+            out += ["", f"Ladder {ladder_name} ({' < '.join(ladder)}): {verdict}"]
+            out += [f"- {p}" for p in problems]
     return "\n".join(out) + "\n"
 
 

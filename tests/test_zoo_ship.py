@@ -106,6 +106,14 @@ def test_ship_without_measurements(
     assert registry["models"][0]["relative_cost"] == 1.0
     assert "## WER" not in (out / "micro-s.md").read_text(encoding="utf-8")
     assert read_registry(tmp_path) == ({}, {})
+    argv = ["--work", str(work), "--out", str(out), "--quantize", "none"]
+    assert zs.main([*argv, "--ladder", "micro=s", "--ladder", " solo = s "]) == 0
+    registry = json.loads((out / "registry.json").read_text(encoding="utf-8"))
+    assert registry["ladders"] == {"micro": ["micro-s"], "solo": ["micro-s"]}
+    with pytest.raises(SystemExit):
+        zs.main([*argv, "--ladder", "micro"])
+    with pytest.raises(InvalidArgumentError, match="shipped sizes"):
+        zs.main([*argv, "--ladder", "micro=s,m"])
 
 
 def test_ship_rejects_bad_requests(work: Path, tmp_path: Path) -> None:
@@ -168,3 +176,11 @@ def test_ladder_violations() -> None:
     assert len(problems) == 2
     assert "not slower" in problems[0] and problems[1].startswith("phone")
     assert ladder_violations(["s", "m"], wer | {"m": {"pink 0-9 dB": 0.4}}, {"s": 1, "m": 2}) == []
+
+
+def test_training_time_adds_up_resumed_runs(tmp_path: Path) -> None:
+    rows = ["step,elapsed_s,wer", "50,10,", "100,20,0.9", "150,5,", "200,15,0.5", "250,30,"]
+    (tmp_path / "train-s.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
+    summary = zs.training_summary(tmp_path, "s")
+    assert summary["train_seconds"] == 50.0 and summary["steps"] == 250
+    assert summary["best_heldout_wer"] == 0.5 and summary["best_step"] == 200

@@ -4,8 +4,9 @@
 exports each available ``WORK/micro-<size>/best.npz`` to ``ggml-micro-<size>.bin`` (f16) plus
 quantized variants, validates every file, keeps a quantized variant only when it costs at most
 one WER point on held-out speech (``--quantize auto``), measures the median whisper.cpp time
-per utterance (normalised to ``micro-s`` = 1.0), and writes ``registry.json`` (ladder ``micro``,
-cheapest first) and one model card per model (``<name>.md`` next to the file).
+per utterance (normalised to ``micro-s`` = 1.0), and writes ``registry.json`` (ladder ``micro``
+of every shipped size, cheapest first, unless ``--ladder NAME=SIZE,SIZE`` declares the ladders)
+and one model card per model (``<name>.md`` next to the file).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import os
 import shutil
 import statistics
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -160,9 +161,16 @@ def training_summary(work: Path, size: str) -> dict[str, Any]:
         return {}
     wers = [(float(r["wer"]), int(r["step"])) for r in rows if r.get("wer")]
     best = min(wers) if wers else None
+    # elapsed_s restarts at 0 with every resumed run: add up each run's last value.
+    seconds, previous = 0.0, 0.0
+    for row in rows:
+        elapsed = float(row["elapsed_s"])
+        if elapsed < previous:
+            seconds += previous
+        previous = elapsed
     return {
         "steps": int(rows[-1]["step"]),
-        "train_seconds": float(rows[-1]["elapsed_s"]),
+        "train_seconds": seconds + previous,
         "best_heldout_wer": best[0] if best else None,
         "best_step": best[1] if best else None,
         "wer_curve": [(s, w) for w, s in wers],
@@ -195,7 +203,8 @@ def write_card(out: Path, model: ShippedModel, info: ModelInfo, training: dict[s
         lines += [
             f"| training steps | checkpoint of step {training['best_step']} "
             f"({training['steps']:,} logged, batch 24) |",
-            f"| training time | {training['train_seconds'] / 3600:.2f} h (logged, 1 thread) |",
+            f"| training time | {training['train_seconds'] / 3600:.2f} h "
+            "(wall clock, all resumed runs) |",
             "| training data | 24 000 synthetic utterances (8 000 sentences x 3 conditions) |",
         ]
         if training.get("best_heldout_wer") is not None:
@@ -235,8 +244,12 @@ def ship(
     eval_manifest: str | os.PathLike[str] | None = None,
     n_eval: int = 200,
     n_cost: int = 20,
+    ladders: Mapping[str, Sequence[str]] | None = None,
 ) -> list[ShippedModel]:
     """Export, validate, measure and register every available size (see the module doc).
+
+    ``ladders`` maps ladder names to sizes (default: ``micro`` = every shipped size); each
+    ladder's rungs are sorted by measured cost.
 
     ``quantize``: ``"auto"`` (try q8_0, keep it only when it costs ≤ 1 WER point; needs
     ``eval_manifest``), ``"none"``, or a list of types to keep unconditionally. WER is
@@ -260,6 +273,11 @@ def ship(
     found = [s for s in sizes if (work / f"micro-{s}" / "best.npz").is_file()]
     if not found:
         raise InvalidArgumentError(f"no micro-<size>/best.npz under {work}")
+    for name, members in (ladders or {}).items():
+        if not members or any(m not in found for m in members):
+            raise InvalidArgumentError(
+                f"ladder {name!r} must list shipped sizes ({', '.join(found)}), got {list(members)}"
+            )
     cost_audio = [load_audio(i.path) for i in items[:n_cost]] if items else []
     shipped: list[tuple[ShippedModel, ModelInfo, dict[str, Any]]] = []
     for size in found:
@@ -279,9 +297,9 @@ def ship(
                 path.unlink()
                 continue
             if cost_audio:
-                model.time_per_utt_s = median_time(path, info, cost_audio)
+                model.time_per_utt_s = median_time(path, info, cost_audio, repeats=3)
             shipped.append((model, info, training))
-    return _finish(out, shipped)
+    return _finish(out, shipped, ladders)
 
 
 def _too_costly(base_wer: float, model: ShippedModel) -> bool:
@@ -306,7 +324,9 @@ def _describe(path: Path, info: ModelInfo, size: str) -> ShippedModel:
 
 
 def _finish(
-    out: Path, shipped: list[tuple[ShippedModel, ModelInfo, dict[str, Any]]]
+    out: Path,
+    shipped: list[tuple[ShippedModel, ModelInfo, dict[str, Any]]],
+    ladders: Mapping[str, Sequence[str]] | None = None,
 ) -> list[ShippedModel]:
     ref = next((m for m, _, _ in shipped if m.name == "micro-s"), shipped[0][0])
     for model, _, _ in shipped:
@@ -320,8 +340,20 @@ def _finish(
     for m in models:
         if m.size not in rung or m.ftype != "f16":
             rung[m.size] = m
-    ladder = [m.name for m in sorted(rung.values(), key=lambda m: (m.relative_cost, m.name))]
-    registry = {"models": [m.registry_entry() for m in models], "ladders": {LADDER: ladder}}
+    declared = ladders or {LADDER: list(rung)}
+    registry = {
+        "models": [m.registry_entry() for m in models],
+        "ladders": {
+            name: [
+                m.name
+                for m in sorted(
+                    (rung[size] for size in members if size in rung),
+                    key=lambda m: (m.relative_cost, m.name),
+                )
+            ]
+            for name, members in declared.items()
+        },
+    }
     tmp = out / "registry.json.tmp"
     tmp.write_text(json.dumps(registry, indent=2) + "\n", encoding="utf-8")
     os.replace(tmp, out / "registry.json")
@@ -349,7 +381,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--eval-manifest", type=Path, default=None)
     p.add_argument("--n-eval", type=int, default=200)
     p.add_argument("--n-cost", type=int, default=20)
+    p.add_argument(
+        "--ladder",
+        action="append",
+        default=[],
+        metavar="NAME=SIZE,SIZE",
+        help="declare a ladder (repeatable); default: micro = every shipped size",
+    )
     args = p.parse_args(argv)
+    ladders: dict[str, list[str]] = {}
+    for spec in args.ladder:
+        name, sep, members = spec.partition("=")
+        if not sep or not name.strip():
+            p.error(f"--ladder wants NAME=SIZE,SIZE, got {spec!r}")
+        ladders[name.strip()] = [m.strip() for m in members.split(",") if m.strip()]
     manifest = args.eval_manifest
     if manifest is None and (args.work / "corpus/heldout/manifest.jsonl").is_file():
         manifest = args.work / "corpus/heldout/manifest.jsonl"
@@ -364,6 +409,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         eval_manifest=manifest,
         n_eval=args.n_eval,
         n_cost=args.n_cost,
+        ladders=ladders or None,
     )
     for m in models:
         wer = "n/a" if m.wer is None else f"{100 * m.wer:.1f}%"
