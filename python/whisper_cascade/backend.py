@@ -27,6 +27,7 @@ import numpy as np
 import numpy.typing as npt
 
 from whisper_cascade.audio import MIN_SAMPLES, SAMPLE_RATE, pad_short
+from whisper_cascade.backend_logs import quiet_loading
 from whisper_cascade.confidence import FLAG_SPECIAL, FLAG_TIMESTAMP, TokenArrays
 from whisper_cascade.errors import (
     AudioError,
@@ -364,7 +365,8 @@ def _init_context(path: Path, options: ContextOptions) -> Any:
     cparams.use_gpu = options.use_gpu
     cparams.flash_attn = options.flash_attn
     cparams.gpu_device = options.gpu_device
-    ctx = pw.whisper_init_from_file_with_params(str(path), cparams)
+    with quiet_loading():
+        ctx = pw.whisper_init_from_file_with_params(str(path), cparams)
     if _context_pointer(ctx) == 0:
         raise ModelLoadError(f"whisper.cpp could not load {path}")
     return ctx

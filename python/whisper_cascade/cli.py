@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+from whisper_cascade.backend_logs import set_quiet_loading
 from whisper_cascade.cli_ab import add_ab_commands
 from whisper_cascade.cli_flags import add_learning_flags
 from whisper_cascade.cli_learn import add_learn_commands
@@ -357,6 +358,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _zoo_corpus(argv[2:])
     args = build_parser().parse_args(argv)
     handler: Handler = args.handler
+    set_quiet_loading(args.command != "serve")
     try:
         return handler(args)
     except ModelValidationError as exc:
