@@ -168,7 +168,7 @@ class _Runner:
                 audio_ctx=spec.audio_ctx or 0,
             )
             elapsed = time.perf_counter() - started
-            quality = score(tr.confidence, feats, self.preset.weights).value
+            quality = score(tr.confidence, feats, self.preset.weights_for(unit)).value
         except Exception as exc:
             return _record(ref, "", time.perf_counter() - started, unit, _error(exc))
         return _record(ref, tr.text, elapsed, unit, score=quality)

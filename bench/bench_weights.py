@@ -7,9 +7,11 @@ held-out sets.
         --manifest /work/zoo-work/corpus/heldout-unseen/manifest.jsonl [--update-readme]
 
 The cheapest rung of the ladder (default ``micro``) transcribes every utterance once (greedy,
-1 thread); then a grid of weights is scored on the ``--fit`` set only, by the mean of two AUCs
-of −score: "the transcript has an error" and "its WER is above 20 %". The best grid point and
-the current defaults and the first hand-set weights are then compared on each ``--manifest``
+1 thread); then a grid of weights (:mod:`whisper_cascade.weight_fit`) is scored on the ``--fit``
+set only, by the mean of two AUCs of −score: "the transcript has an error" and "its WER is
+above 20 %". The best grid point, the current defaults, the first hand-set weights and the
+weights the shipped calibration holds for that model (``calibrated``, fitted by
+``zoo.calibrate`` on the same calibration corpus) are then compared on each ``--manifest``
 (never used for fitting).
 Nothing is written to the package: the defaults in ``policy.Weights`` are set by hand from this
 table, so that a change of defaults is a reviewed commit.
@@ -18,19 +20,18 @@ table, so that a change of defaults is a reviewed commit.
 from __future__ import annotations
 
 import argparse
-import itertools
 import sys
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict
 from pathlib import Path
-from typing import Any
 
 from whisper_cascade.audio import load_audio
-from whisper_cascade.errors import InvalidArgumentError
 from whisper_cascade.evaluation import word_edits
+from whisper_cascade.ladders import folder_ladders, get_ladder
 from whisper_cascade.manifest import read_manifest
-from whisper_cascade.policy import Weights, score
-from whisper_cascade.zoo.metrics import rank_auc
+from whisper_cascade.policy import Weights
+from whisper_cascade.presets import get_preset
+from whisper_cascade.weight_fit import ScoredRun, aucs, fit_weights
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # benchlib, next to this file
 from benchlib import update_readme_section  # noqa: E402
@@ -41,30 +42,11 @@ HAND_SET = Weights(
     consistency=0.15, coverage=0.25, low_confidence_penalty=0.3, no_speech_penalty=0.8
 )
 """The weights before the first fit (set by hand), kept as the baseline."""
-BAD_WER = 0.2
-GRID: Mapping[str, Sequence[float]] = {
-    "consistency": (0.0, 0.15, 0.4, 0.8, 1.2),
-    "coverage": (0.0, 0.1, 0.25),
-    "low_confidence_penalty": (0.0, 0.3, 0.6, 0.9),
-    "logprob_penalty": (0.0, 0.3, 0.7),
-    # Never 0: the no-speech penalty is the score's guard against text over silence.
-    "no_speech_penalty": (0.2, 0.4, 0.6, 0.8),
-}
 
 
-@dataclass(frozen=True)
-class Row:
-    """One transcribed utterance: its confidence metrics and word errors."""
-
-    metrics: Mapping[str, Any]
-    edits: int
-    words: int
-
-
-def collect(manifest: Path, ladder: str, models_dir: Path | None, n: int | None) -> list[Row]:
+def collect(manifest: Path, ladder: str, models_dir: Path | None, n: int | None) -> list[ScoredRun]:
     """Transcribe a manifest with the cheapest rung of ``ladder``; one row per utterance."""
     from whisper_cascade.cascade import Cascade
-    from whisper_cascade.presets import get_preset
 
     accept = get_preset("balanced").with_overrides(
         name="accept-all",
@@ -79,38 +61,21 @@ def collect(manifest: Path, ladder: str, models_dir: Path | None, n: int | None)
         for item in items:
             result = cascade.transcribe(load_audio(item.path), preset=accept)
             edits, words = word_edits(item.text, result.text)
-            rows.append(Row(result.model_selection["decision_metrics"], edits, words))
+            ratio = (result.info.get("analysis") or {}).get("speech_ratio")
+            rows.append(ScoredRun(result.model_selection["decision_metrics"], ratio, edits, words))
     return rows
 
 
-def aucs(rows: Sequence[Row], weights: Weights) -> tuple[float, float]:
-    """AUC of −score for "has an error" and for "WER above 20 %" (NaN with one class only)."""
-    scores = [-score(r.metrics, None, weights).value for r in rows]
-    out = []
-    label: Callable[[Row], bool]
-    for label in (lambda r: r.edits > 0, lambda r: r.edits > BAD_WER * max(1, r.words)):
-        try:
-            out.append(rank_auc(scores, [label(r) for r in rows]))
-        except InvalidArgumentError:
-            out.append(float("nan"))
-    return out[0], out[1]
-
-
-def fit(rows: Sequence[Row], grid: Mapping[str, Sequence[float]] = GRID) -> Weights:
-    """The grid point with the highest mean of the two AUCs on ``rows`` (first wins ties)."""
-    best, best_value = Weights(), -1.0
-    names = list(grid)
-    for values in itertools.product(*(grid[k] for k in names)):
-        weights = Weights().updated(dict(zip(names, values, strict=True)))
-        value = sum(aucs(rows, weights)) / 2
-        if value > best_value + 1e-9:
-            best, best_value = weights, value
-    return best
-
-
-def report(fitted: Weights, fit_rows: Sequence[Row], held: Mapping[str, Sequence[Row]]) -> str:
+def report(
+    fitted: Weights,
+    fit_rows: Sequence[ScoredRun],
+    held: Mapping[str, Sequence[ScoredRun]],
+    calibrated: Weights | None = None,
+) -> str:
     """The markdown tables: the weight sets, then their AUCs on the fit and held-out sets."""
     sets = {"hand-set": HAND_SET, "default": Weights(), "fitted": fitted}
+    if calibrated is not None:
+        sets["calibrated"] = calibrated
     values = {name: asdict(w) for name, w in sets.items()}
     lines = ["| weight | " + " | ".join(sets) + " |", "|---|" + "---:|" * len(sets)]
     lines += [
@@ -135,7 +100,12 @@ def main() -> int:
     args = p.parse_args()
     fit_rows = collect(args.fit, args.ladder, args.models_dir, args.n)
     held = {m.parent.name: collect(m, args.ladder, args.models_dir, args.n) for m in args.manifest}
-    table = report(fit(fit_rows), fit_rows, held)
+    cheapest = get_ladder(args.ladder, folder_ladders(args.models_dir)).names[0]
+    balanced = get_preset("balanced")
+    own = balanced.weights_for(cheapest)
+    calibrated = None if own == balanced.weights else own
+    print(f"cheapest rung: {cheapest}")
+    table = report(fit_weights(fit_rows), fit_rows, held, calibrated)
     print(table)
     if args.update_readme:
         command = "python bench/bench_weights.py " + " ".join(sys.argv[1:])

@@ -291,3 +291,18 @@ def test_models_dir_registry_declares_ladders(models: Path, sample: Audio, tmp_p
     result = mine.transcribe(sample, preset=ACCEPT_ALL.with_overrides(thresholds={"micro-s": 2.0}))
     history = result.model_selection["decision_history"]
     assert [h["model"] for h in history] == ["micro-s", "micro-l"]
+
+
+def test_each_model_is_scored_with_its_own_weights(models: Path, sample: Audio) -> None:
+    from whisper_cascade.features import analyze
+    from whisper_cascade.policy import Weights, score
+
+    own = Weights(consistency=0.0, coverage=0.0, low_confidence_penalty=0.0, logprob_penalty=0.0)
+    preset = ACCEPT_ALL.with_overrides(model_weights={"micro-s": own})
+    with Cascade("micro", preset, models_dir=models, n_threads=1) as c:
+        r = c.transcribe(sample)
+    feats = analyze(sample.samples)
+    got = r.model_selection["decision_metrics"]["score"]
+    assert r.model == "micro-s"
+    assert got == pytest.approx(score(r.confidence, feats, own).value)
+    assert got != pytest.approx(score(r.confidence, feats, ACCEPT_ALL.weights).value)

@@ -49,6 +49,9 @@ no_speech_penalty = 1
 "tiny.en" = 0.9
 "base.en" = 0
 
+[presets.careful.model_weights."tiny.en"]
+consistency = 1.2
+
 [presets.plain]
 
 [prices]
@@ -94,6 +97,7 @@ def test_full_example_parses(tmp_path: Path) -> None:
         weights={"confidence": 0.4, "no_speech_penalty": 1.0},
         thresholds={"tiny.en": 0.9, "base.en": 0.0},
         default_threshold=0.85,
+        model_weights={"tiny.en": {"consistency": 1.2}},
     )
     assert cfg.presets["plain"] == PresetDef("plain", None, None, {}, {}, None)
     assert cfg.prices == Prices(0.05, "EUR", {"my-small": 0.0001})
@@ -206,6 +210,18 @@ def test_default_known_ladders_come_from_registry(tmp_path: Path) -> None:
         ("[presets.p.weights]\nconfidence = -1", "presets.p.weights.confidence", ">= 0"),
         ("[presets.p.thresholds]\n'tiny.en' = 2", 'presets.p.thresholds."tiny.en"', r"\[0, 1\]"),
         ("[presets.p]\nthresholds = 0.5", "presets.p.thresholds", "must be a table"),
+        ("[presets.p]\nmodel_weights = 1", "presets.p.model_weights", "must be a table"),
+        ("[presets.p.model_weights]\ntiny = 1", "presets.p.model_weights.tiny", "must be a table"),
+        (
+            "[presets.p.model_weights.tiny]\nfluency = 1",
+            "presets.p.model_weights.tiny.fluency",
+            "unknown key",
+        ),
+        (
+            "[presets.p.model_weights.tiny]\nconsistency = -1",
+            "presets.p.model_weights.tiny.consistency",
+            ">= 0",
+        ),
         ("presets = []", "presets", "got an array"),
         ("[prices]\ncpu_hour = -0.5", "prices.cpu_hour", ">= 0"),
         ("[prices]\ncurrency = 1", "prices.currency", "must be a string"),

@@ -137,6 +137,25 @@ class Def:
     weights: dict[str, float] = field(default_factory=dict)
     thresholds: dict[str, float] = field(default_factory=dict)
     default_threshold: float | None = None
+    model_weights: dict[str, dict[str, float]] = field(default_factory=dict)
+
+
+def test_per_model_weights_and_their_precedence() -> None:
+    own = Weights(consistency=1.2, low_confidence_penalty=0.3)
+    base = Preset("b", weights=Weights(), model_weights={"micro-xs": own})
+    assert base.weights_for("micro-xs") == own and base.weights_for("micro-xs-q8_0") == own
+    assert base.weights_for("micro-s") == Weights()
+    with pytest.raises(InvalidArgumentError, match="must be Weights"):
+        Preset("x", model_weights={"a": {"consistency": 1.0}})  # type: ignore[dict-item]
+    # A user's weights win over fitted per-model ones; their own per-model weights win last.
+    user = Preset.from_def(
+        Def("u", weights={"coverage": 0.5}, model_weights={"tiny": {"consistency": 0.0}}),
+        {"balanced": base},
+    )
+    assert user.weights_for("micro-xs") == own.updated({"coverage": 0.5})
+    assert user.weights_for("tiny") == Weights(coverage=0.5, consistency=0.0)
+    assert user.weights_for("base") == Weights(coverage=0.5)
+    assert user.model_weights["tiny"].coverage == 0.5
 
 
 def test_preset_from_config_definition() -> None:

@@ -125,3 +125,74 @@ def test_main_transcribes_a_manifest(tmp_path: Path, capsys: pytest.CaptureFixtu
     data = json.loads(out.read_text(encoding="utf-8"))
     assert data["n_items"] == 2 and data["ladder_models"] == ["micro-s", "micro-m"]
     assert len(load_table(tmp_path / "t.json").items) == 2
+
+
+def _table_with_metrics() -> RunTable:
+    """The small model's errors follow its consistency; its low-confidence share is noise
+    (which the default weights weigh heavily)."""
+    items = []
+    for i in range(60):
+        low = (i % 10) / 10
+        metrics = {
+            "n_tokens": 8,
+            "mean": 0.7,
+            "consistency": 1.0 - low,
+            "speech_coverage": 0.9,
+            "low_confidence_ratio": ((i * 7) % 11) / 10,
+            "speech_in_segments": 1.0,
+        }
+        s = ModelRun(0.5, 2 if low >= 0.5 else 0, 0.1, metrics=metrics)
+        top = ModelRun(0.95, 0, 1.0)
+        items.append(FitItem("c", 5, (s, top), f"a{i}.wav", speech_ratio=0.7))
+    return RunTable(("micro-xs-q8_0", "micro-s-q8_0"), (1.0, 2.0), tuple(items))
+
+
+def test_calibrate_fits_weights_per_model_then_thresholds(tmp_path: Path) -> None:
+    table = _table_with_metrics()
+    result = calibrate(table, source="unit")
+    assert set(result["weights"]) == {"micro-xs-q8_0"}
+    fit = result["weights_fit"]["micro-xs-q8_0"]
+    assert fit["auc_default"][0] < 0.9 and fit["auc_fitted"][0] == 1.0
+    assert "fitted weights" in result["simulation"]
+    # rescored with the fitted weights, the right and wrong transcripts separate, so the
+    # accurate preset keeps the sure ones on the small model at no WER cost
+    accurate = result["presets"]["accurate"]
+    kept = accurate["fit_set"]["model_usage"]["micro-xs-q8_0"]
+    assert accurate["fit_set"]["wer"] == 0.0 and 20 <= kept <= 30
+    plain = calibrate(table, fit_weights=False)
+    assert plain["weights"] == {} and "balanced weights" in plain["simulation"]
+    assert plain["presets"]["accurate"]["fit_set"]["model_usage"].get("micro-xs-q8_0", 0) < kept
+    # applied: the preset scores micro-xs transcripts (any file type) with its own weights
+    applied = apply_calibration(builtin_presets(), result)["balanced"]
+    own = applied.weights_for("micro-xs")
+    assert own == applied.weights_for("micro-xs-q8_0") != applied.weights
+    assert (
+        own.low_confidence_penalty == result["weights"]["micro-xs-q8_0"]["low_confidence_penalty"]
+    )
+    # the metrics and speech ratios survive a saved table
+    save_table(table, tmp_path / "t.json")
+    assert load_table(tmp_path / "t.json") == table
+
+
+def test_bad_calibration_weights_raise() -> None:
+    result = calibrate(_table_with_metrics())
+    with pytest.raises(InvalidArgumentError, match="map model names"):
+        apply_calibration(builtin_presets(), {**result, "weights": [1]})
+    with pytest.raises(InvalidArgumentError, match="must be an object"):
+        apply_calibration(builtin_presets(), {**result, "weights": {"micro-xs": 1}})
+    with pytest.raises(InvalidArgumentError, match="unknown weights"):
+        apply_calibration(builtin_presets(), {**result, "weights": {"micro-xs": {"x": 1}}})
+    data = {"models": ["a"], "costs": [1.0], "items": [
+        {"content_class": "c", "ref_words": 1, "runs": [[0.5, 0, 0.1, False, [1]]]}
+    ]}  # fmt: skip
+    with pytest.raises(InvalidArgumentError, match="not a run table"):
+        load_table_from(data)
+
+
+def load_table_from(data: object) -> RunTable:
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as d:
+        path = Path(d) / "t.json"
+        path.write_text(json.dumps(data), encoding="utf-8")
+        return load_table(path)

@@ -259,7 +259,7 @@ class Cascade:
             cpu1, peak = resource_usage()
             cost = spec.relative_cost * share
             spent += cost
-            quality = score(result.confidence, feats, chosen.weights)
+            quality = score(result.confidence, feats, chosen.weights_for(spec.name))
             decision = decide(
                 quality, spec.name, chosen, min_score=self.min_score, content_class=cls
             )
@@ -358,7 +358,7 @@ class Cascade:
     ) -> list[tuple[float, float]] | None:
         if not self.segment_escalation:
             return None
-        scores = segment_scores(run.transcription, preset.weights)
+        scores = segment_scores(run.transcription, preset.weights_for(run.model.name))
         return weak_spans(
             run.transcription,
             scores,

@@ -32,7 +32,7 @@ WEIGHT_NAMES = (
     "no_speech_penalty",
 )
 _MODEL_KEYS = ("path", "window_s", "audio_ctx", "relative_cost", "sha256")
-_PRESET_KEYS = ("base", "ladder", "default_threshold", "weights", "thresholds")
+_PRESET_KEYS = ("base", "ladder", "default_threshold", "weights", "model_weights", "thresholds")
 _PRICE_KEYS = ("cpu_hour", "currency", "per_model")
 _TOP_KEYS = ("models", "ladders", "presets", "prices")
 
@@ -59,6 +59,7 @@ class PresetDef:
     weights: dict[str, float] = field(default_factory=dict)
     thresholds: dict[str, float] = field(default_factory=dict)
     default_threshold: float | None = None
+    model_weights: dict[str, dict[str, float]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -276,8 +277,12 @@ class _Validator:
                 known = ", ".join(sorted(ladders)) or "none"
                 raise self.fail(f"{key}.ladder", f"unknown ladder {ladder!r} (known: {known})")
         weights_key = f"{key}.weights"
-        weights = self.table(body.get("weights", {}), weights_key)
-        self.keys(weights, WEIGHT_NAMES, weights_key)
+        weights = self.weights(body.get("weights", {}), weights_key)
+        per_model_key = f"{key}.model_weights"
+        per_model = {
+            m: self.weights(w, f"{per_model_key}.{_q(m)}")
+            for m, w in self.table(body.get("model_weights", {}), per_model_key).items()
+        }
         thresholds_key = f"{key}.thresholds"
         thresholds = self.table(body.get("thresholds", {}), thresholds_key)
         default = body.get("default_threshold")
@@ -285,7 +290,8 @@ class _Validator:
             name=name,
             base=base,
             ladder=ladder,
-            weights={w: self.number(x, f"{weights_key}.{w}") for w, x in weights.items()},
+            weights=weights,
+            model_weights=per_model,
             thresholds={
                 m: self.number(x, f"{thresholds_key}.{_q(m)}", high=1.0)
                 for m, x in thresholds.items()
@@ -296,6 +302,11 @@ class _Validator:
                 else self.number(default, f"{key}.default_threshold", high=1.0)
             ),
         )
+
+    def weights(self, body: Any, key: str) -> dict[str, float]:
+        table = self.table(body, key)
+        self.keys(table, WEIGHT_NAMES, key)
+        return {w: self.number(x, f"{key}.{w}") for w, x in table.items()}
 
     def prices(self, body: Any) -> Prices:
         body = self.table(body, "prices")

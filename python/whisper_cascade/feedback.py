@@ -2,8 +2,8 @@
 
 A feedback item is an audio file and its reference transcript, keyed by the SHA-256 of the
 decoded samples (:func:`whisper_cascade.breaker.audio_hash`). :func:`learn` transcribes each
-item with every model of the ladder, scores each transcript with the base preset's weights
-(as the cascade does), counts word edits against the reference, then fits the thresholds
+item with every model of the ladder, scores each transcript with the base preset's weights for
+that model (as the cascade does), counts word edits against the reference, then fits the thresholds
 (:func:`whisper_cascade.fitting.fit_policy`) and saves the policy in the store.
 """
 
@@ -96,7 +96,7 @@ def collect_runs(
     A model that cannot be found raises at once (no item could be fitted without it).
     """
     rungs = get_ladder(ladder, folder_ladders(models_dir))
-    weights = get_preset(base_preset).weights
+    preset = get_preset(base_preset)
     specs = []
     for spec in rungs.models:
         found = spec if spec.path is not None else resolve_model(spec.name, models_dir)
@@ -119,13 +119,29 @@ def collect_runs(
                         spec.path, audio, options, name=spec.name, sha256=spec.sha256,
                         audio_ctx=spec.audio_ctx or 0, features=feats,
                     )  # fmt: skip
-                    quality = score(tr.confidence, feats, weights)
+                    quality = score(tr.confidence, feats, preset.weights_for(spec.name))
                     edits, words = word_edits(record.reference, tr.text)
-                    runs.append(ModelRun(quality.value, edits, tr.time_s, bool(quality.flags)))
+                    runs.append(
+                        ModelRun(
+                            quality.value,
+                            edits,
+                            tr.time_s,
+                            bool(quality.flags),
+                            metrics=dict(tr.confidence),
+                        )  # fmt: skip
+                    )
             except WhisperCascadeError as exc:
                 skipped.append(Skipped(record.audio_path, f"{type(exc).__name__}: {exc}"))
                 continue
-            items.append(FitItem(content_class(feats), words, tuple(runs), record.audio_path))
+            items.append(
+                FitItem(
+                    content_class(feats),
+                    words,
+                    tuple(runs),
+                    record.audio_path,
+                    speech_ratio=float(feats.speech_ratio),
+                )  # fmt: skip
+            )
             if progress:
                 print(f"[{index}/{len(records)}] {record.audio_path}", file=sys.stderr, flush=True)
     finally:

@@ -55,22 +55,27 @@ _CHUNK = 512
 
 @dataclass(frozen=True)
 class ModelRun:
-    """One model's transcript of one item: score, hallucination flag, edits, time."""
+    """One model's transcript of one item: score, hallucination flag, edits, time, and the
+    confidence metrics the score came from (when kept, the score can be recomputed with other
+    weights: :mod:`whisper_cascade.weight_fit`)."""
 
     score: float
     edits: int
     time_s: float = 0.0
     flagged: bool = False
+    metrics: Mapping[str, float] | None = None
 
 
 @dataclass(frozen=True)
 class FitItem:
-    """One feedback item: its class, reference word count and one run per ladder model."""
+    """One feedback item: its class, reference word count, one run per ladder model, and its
+    speech ratio (from the audio features; the score reads it)."""
 
     content_class: str
     ref_words: int
     runs: tuple[ModelRun, ...]
     audio: str = ""
+    speech_ratio: float | None = None
 
 
 @dataclass(frozen=True)

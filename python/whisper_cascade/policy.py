@@ -25,7 +25,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from whisper_cascade.errors import InvalidArgumentError
 
@@ -33,10 +33,19 @@ if TYPE_CHECKING:
     from whisper_cascade.features import AudioFeatures
     from whisper_cascade.presets import Preset
 
+
+class SpeechShare(Protocol):
+    """What :func:`score` reads from the audio features (:class:`AudioFeatures` has it)."""
+
+    @property
+    def speech_ratio(self) -> float: ...
+
+
 __all__ = [
     "NO_SPEECH_RATIO",
     "Decision",
     "Score",
+    "SpeechShare",
     "Weights",
     "decide",
     "preselect",
@@ -134,7 +143,7 @@ def _ramp(x: float, zero_at: float, one_at: float) -> float:
 
 def score(
     metrics: Mapping[str, float],
-    features: AudioFeatures | None = None,
+    features: SpeechShare | None = None,
     weights: Weights | None = None,
 ) -> Score:
     """The quality score of one transcript (or one segment) from its confidence metrics.

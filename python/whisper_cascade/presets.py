@@ -6,7 +6,10 @@ Built in: ``fast``, ``balanced`` (the default) and ``accurate``.
   file shipped with the models (``data/models/calibration.json``, written by
   ``python -m whisper_cascade.zoo.calibrate`` on a held-out calibration corpus): for each preset,
   the cheapest thresholds whose WER stays within the preset's allowance over always running the
-  largest model. Without that file they are placeholders and ``calibrated`` is False.
+  largest model. The same file holds decision weights fitted for each of its models
+  (``model_weights``: a model's transcripts are scored with its own, see
+  :meth:`Preset.weights_for`). Without that file they are placeholders and ``calibrated`` is
+  False.
 * Thresholds for OpenAI's models derive from openai-whisper's published fallback criteria
   (average log-probability < −1.0, compression ratio > 2.4, no-speech probability > 0.6):
   ``balanced`` uses the score of a transcript sitting exactly on those limits
@@ -80,6 +83,8 @@ class PresetDefLike(Protocol):
     @property
     def weights(self) -> Mapping[str, float]: ...
     @property
+    def model_weights(self) -> Mapping[str, Mapping[str, float]]: ...
+    @property
     def thresholds(self) -> Mapping[str, float]: ...
     @property
     def default_threshold(self) -> float | None: ...
@@ -97,6 +102,8 @@ class Preset:
 
     A threshold above 1 always escalates; 0 accepts every score (hallucination checks aside).
     ``default_model`` is where the cascade starts without analysis (None: the cheapest rung).
+    ``model_weights`` are weights fitted for one model (by name), used for its transcripts
+    instead of ``weights``.
     """
 
     name: str
@@ -110,6 +117,7 @@ class Preset:
     calibrated: bool = False
     note: str = ""
     class_thresholds: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
+    model_weights: Mapping[str, Weights] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if not self.name:
@@ -122,6 +130,18 @@ class Preset:
             for c, t in self.class_thresholds.items()
         }
         object.__setattr__(self, "class_thresholds", MappingProxyType(per_class))
+        for model, weights in self.model_weights.items():
+            if not isinstance(weights, Weights):
+                raise InvalidArgumentError(f"model_weights[{model!r}] must be Weights")
+        object.__setattr__(self, "model_weights", MappingProxyType(dict(self.model_weights)))
+
+    def weights_for(self, model: str) -> Weights:
+        """The weights that score ``model``'s transcripts: its own when the preset has them
+        (quantized and ``.en`` names fall back to their base model's), else ``weights``."""
+        for candidate in _name_variants(model):
+            if candidate in self.model_weights:
+                return self.model_weights[candidate]
+        return self.weights
 
     def threshold_for(self, model: str, content_class: str | None = None) -> float:
         """The score a transcript by ``model`` needs to be accepted.
@@ -167,13 +187,19 @@ class Preset:
             )
         base = known[base_name]
         thresholds = {**base.thresholds, **dict(raw.thresholds)}
+        # The user's weights win over fitted per-model ones too, then per-model user weights.
+        model_weights = {m: w.updated(raw.weights) for m, w in base.model_weights.items()}
+        weights = base.weights.updated(raw.weights)
+        for model, values in raw.model_weights.items():
+            model_weights[model] = model_weights.get(model, weights).updated(values)
         default = base.default_threshold
         if raw.default_threshold is not None:
             default = _check_threshold("default_threshold", raw.default_threshold)
         return replace(
             base,
             name=raw.name,
-            weights=base.weights.updated(raw.weights),
+            weights=weights,
+            model_weights=model_weights,
             thresholds=thresholds,
             default_threshold=default,
             ladder=raw.ladder if raw.ladder is not None else base.ladder,
@@ -220,15 +246,17 @@ _PLACEHOLDERS: dict[str, Preset] = {
 def apply_calibration(
     presets: Mapping[str, Preset], calibration: Mapping[str, Any]
 ) -> dict[str, Preset]:
-    """``presets`` with the micro thresholds of a calibration file (see the module doc).
+    """``presets`` with the micro thresholds (and per-model weights, when the file has them)
+    of a calibration file (see the module doc).
 
-    A model name in the file loses its quantization suffix (thresholds are per model, whatever
-    its file type); presets the file does not name are returned unchanged.
+    A model name in the file loses its quantization suffix (thresholds and weights are per
+    model, whatever its file type); presets the file does not name are returned unchanged.
     """
     out = dict(presets)
     fitted = calibration.get("presets")
     if not isinstance(fitted, Mapping):
         raise InvalidArgumentError("a calibration needs a 'presets' object")
+    model_weights = _calibrated_weights(calibration.get("weights", {}))
     n = calibration.get("n_items", "?")
     for name, entry in fitted.items():
         if name not in out:
@@ -241,6 +269,7 @@ def apply_calibration(
         out[name] = replace(
             base,
             thresholds={**base.thresholds, **micro},
+            model_weights={**base.model_weights, **model_weights},
             calibrated=True,
             note=(
                 f"micro thresholds calibrated on {n} held-out utterances (WER at most "
@@ -248,6 +277,17 @@ def apply_calibration(
                 "openai-whisper's fallback criteria, uncalibrated here"
             ),
         )
+    return out
+
+
+def _calibrated_weights(raw: object) -> dict[str, Weights]:
+    if not isinstance(raw, Mapping):
+        raise InvalidArgumentError("a calibration's 'weights' must map model names to weights")
+    out = {}
+    for model, values in raw.items():
+        if not isinstance(values, Mapping):
+            raise InvalidArgumentError(f"calibration weights of {model!r} must be an object")
+        out[_name_variants(str(model))[-1]] = Weights().updated(values)
     return out
 
 

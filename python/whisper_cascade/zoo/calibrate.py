@@ -2,7 +2,9 @@
 
 ``python -m whisper_cascade.zoo.calibrate --manifest CALIB/manifest.jsonl --models-dir DIR
 --out python/whisper_cascade/data/models/calibration.json`` runs every model of the ladder on
-every utterance (as ``whisper-cascade learn`` does), then fits, for each built-in preset, the
+every utterance (as ``whisper-cascade learn`` does), fits each model's decision weights on its
+own transcripts (:func:`whisper_cascade.weight_fit.fit_table_weights`; ``--no-weights`` keeps
+the defaults), rescores the table with them, then fits, for each built-in preset, the
 cheapest thresholds whose WER stays within the preset's allowance over always running the
 largest model (:func:`whisper_cascade.fitting.fit_thresholds`, with its guard against
 thresholds on the edge of a WER cliff). The run table can be saved (``--save-table``) and
@@ -15,14 +17,18 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 from collections.abc import Mapping, Sequence
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 from whisper_cascade.errors import InvalidArgumentError
 from whisper_cascade.feedback import collect_runs, records_from_manifest
 from whisper_cascade.fitting import FitItem, ModelRun, RunTable, fit_thresholds, simulate
+from whisper_cascade.policy import Weights
+from whisper_cascade.weight_fit import ScoredRun, aucs, fit_table_weights, rescore
 
 __all__ = ["ALLOWANCES", "calibrate", "load_table", "save_table"]
 
@@ -40,12 +46,19 @@ def save_table(table: RunTable, path: str | os.PathLike[str]) -> None:
                 "audio": i.audio,
                 "content_class": i.content_class,
                 "ref_words": i.ref_words,
-                "runs": [[r.score, r.edits, r.time_s, r.flagged] for r in i.runs],
+                "runs": [[r.score, r.edits, r.time_s, r.flagged, r.metrics] for r in i.runs],
+                "speech_ratio": i.speech_ratio,
             }
             for i in table.items
         ],
     }
     Path(path).write_text(json.dumps(data), encoding="utf-8")
+
+
+def _run(score: float, edits: int, time_s: float, flagged: bool, metrics: Any = None) -> ModelRun:
+    if metrics is not None and not isinstance(metrics, dict):
+        raise TypeError("a run's metrics must be an object")
+    return ModelRun(float(score), int(edits), float(time_s), bool(flagged), metrics)
 
 
 def load_table(path: str | os.PathLike[str]) -> RunTable:
@@ -56,10 +69,9 @@ def load_table(path: str | os.PathLike[str]) -> RunTable:
             FitItem(
                 content_class=str(i["content_class"]),
                 ref_words=int(i["ref_words"]),
-                runs=tuple(
-                    ModelRun(float(s), int(e), float(t), bool(f)) for s, e, t, f in i["runs"]
-                ),
+                runs=tuple(_run(*r) for r in i["runs"]),
                 audio=str(i.get("audio", "")),
+                speech_ratio=None if i.get("speech_ratio") is None else float(i["speech_ratio"]),
             )
             for i in data["items"]
         )
@@ -69,13 +81,21 @@ def load_table(path: str | os.PathLike[str]) -> RunTable:
 
 
 def calibrate(
-    table: RunTable, allowances: Mapping[str, float] = ALLOWANCES, source: str = ""
+    table: RunTable,
+    allowances: Mapping[str, float] = ALLOWANCES,
+    source: str = "",
+    *,
+    fit_weights: bool = True,
 ) -> dict[str, Any]:
-    """The calibration file's content: fitted thresholds and fit-set outcome per preset."""
+    """The calibration file's content: per-model weights (when ``fit_weights`` and the table
+    kept its metrics), then fitted thresholds and fit-set outcome per preset."""
     if len(table.models) < 2:
         raise InvalidArgumentError("calibration needs a ladder of at least two models")
     if not table.items:
         raise InvalidArgumentError("calibration needs at least one transcribed utterance")
+    weights = fit_table_weights(table) if fit_weights else {}
+    weights_report = _weights_report(table, weights)
+    table = rescore(table, weights)
     presets: dict[str, Any] = {}
     for name, allowance in allowances.items():
         thresholds = fit_thresholds(table, allowance)
@@ -89,10 +109,35 @@ def calibrate(
         "relative_costs": list(table.costs),
         "n_items": len(table.items),
         "source": source,
-        "simulation": "whole-file escalation from the first rung, balanced weights",
+        "simulation": "whole-file escalation from the first rung, "
+        + ("each model's fitted weights" if weights else "balanced weights"),
         "always_largest": simulate(table, {}).to_dict(),
+        "weights": {m: asdict(w) for m, w in weights.items()},
+        "weights_fit": weights_report,
         "presets": presets,
     }
+
+
+def _weights_report(table: RunTable, weights: Mapping[str, Weights]) -> dict[str, Any]:
+    """Per model: AUCs (any error, WER > 20 %) of the default and the fitted weights on the
+    fit set (the held-out check is bench/bench_weights.py's job)."""
+    out = {}
+    for k, model in enumerate(table.models):
+        if model not in weights:
+            continue
+        runs = [
+            ScoredRun(i.runs[k].metrics or {}, i.speech_ratio, i.runs[k].edits, i.ref_words)
+            for i in table.items
+        ]
+        out[model] = {
+            "auc_default": [_finite(a) for a in aucs(runs, Weights())],
+            "auc_fitted": [_finite(a) for a in aucs(runs, weights[model])],
+        }
+    return out
+
+
+def _finite(x: float) -> float | None:
+    return None if math.isnan(x) else round(x, 4)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -107,6 +152,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--save-table", default=None, help="write the run table here")
     p.add_argument("--source", default="", help="a description of the corpus, kept in the file")
     p.add_argument("--out", required=True, help="where to write calibration.json")
+    p.add_argument(
+        "--no-weights", action="store_true", help="keep the default weights for every model"
+    )
     args = p.parse_args(argv)
     if args.table:
         table = load_table(args.table)
@@ -120,7 +168,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"skipped {s.audio}: {s.error}")
         if args.save_table:
             save_table(table, args.save_table)
-    result = calibrate(table, source=args.source or str(args.manifest or args.table))
+    result = calibrate(
+        table,
+        source=args.source or str(args.manifest or args.table),
+        fit_weights=not args.no_weights,
+    )
+    for model, fit in result["weights_fit"].items():
+        print(f"{model}: AUC default {fit['auc_default']} -> fitted {fit['auc_fitted']}")
     Path(args.out).write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
     for name, entry in result["presets"].items():
         fit = entry["fit_set"]
