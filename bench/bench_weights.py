@@ -109,7 +109,8 @@ def main() -> int:
     print(table)
     if args.update_readme:
         command = "python bench/bench_weights.py " + " ".join(sys.argv[1:])
-        update_readme_section(SECTION, command, table, README)
+        section = SECTION if args.ladder == "micro" else f"{SECTION} (ladder {args.ladder})"
+        update_readme_section(section, command, table, README)
     return 0
 
 
