@@ -71,32 +71,40 @@ pub fn complexity(snr_db: f64, speech_rate: f64, flatness_mean: f64, speech_seco
     (0.35 * noise + 0.25 * rate + 0.2 * flatness + 0.2 * brevity).clamp(0.0, 1.0)
 }
 
-/// Largest absolute sample, or the index of the first non-finite one; in parallel blocks
-/// with eight lanes each (the loop vectorises).
+/// Largest absolute sample of a block and whether it holds a non-finite one, with eight lanes
+/// (the loop vectorises).
+fn block_peak(block: &[f32]) -> (f32, bool) {
+    let (mut lanes, mut bad) = ([0.0f32; 8], [false; 8]);
+    let chunks = block.chunks_exact(8);
+    let rest = chunks.remainder();
+    for c in chunks {
+        for l in 0..8 {
+            let a = c[l].abs();
+            // NaN compares false everywhere: `bad` catches it and infinities.
+            bad[l] |= !a.is_finite();
+            lanes[l] = if a > lanes[l] { a } else { lanes[l] };
+        }
+    }
+    let peak = rest
+        .iter()
+        .chain(&lanes)
+        .fold(0.0f32, |m, x| m.max(x.abs()));
+    let bad = bad.iter().any(|&b| b) || rest.iter().any(|x| !x.is_finite());
+    (peak, bad)
+}
+
+/// Largest absolute sample, or the index of the first non-finite one; in parallel blocks for
+/// signals of [`stft::PARALLEL_MIN_FRAMES`] frames or more.
 fn peak_or_non_finite(signal: &[f32]) -> Result<f32, usize> {
     const BLOCK: usize = 1 << 15;
-    let (peak, bad) = signal
-        .par_chunks(BLOCK)
-        .map(|block| {
-            let (mut lanes, mut bad) = ([0.0f32; 8], [false; 8]);
-            let chunks = block.chunks_exact(8);
-            let rest = chunks.remainder();
-            for c in chunks {
-                for l in 0..8 {
-                    let a = c[l].abs();
-                    // NaN compares false everywhere: `bad` catches it and infinities.
-                    bad[l] |= !a.is_finite();
-                    lanes[l] = if a > lanes[l] { a } else { lanes[l] };
-                }
-            }
-            let peak = rest
-                .iter()
-                .chain(&lanes)
-                .fold(0.0f32, |m, x| m.max(x.abs()));
-            let bad = bad.iter().any(|&b| b) || rest.iter().any(|x| !x.is_finite());
-            (peak, bad)
-        })
-        .reduce(|| (0.0f32, false), |a, b| (a.0.max(b.0), a.1 || b.1));
+    let (peak, bad) = if signal.len() < stft::PARALLEL_MIN_FRAMES * HOP {
+        block_peak(signal)
+    } else {
+        signal
+            .par_chunks(BLOCK)
+            .map(block_peak)
+            .reduce(|| (0.0f32, false), |a, b| (a.0.max(b.0), a.1 || b.1))
+    };
     if bad {
         Err(signal.iter().position(|x| !x.is_finite()).unwrap_or(0))
     } else {

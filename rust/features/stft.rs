@@ -22,6 +22,10 @@ pub const PAD: usize = N_FFT / 2;
 pub const BIN_HZ: f64 = 16_000.0 / N_FFT as f64;
 /// Frames handed to one rayon task.
 const CHUNK: usize = 128;
+/// Below this many frames (10 s) the pass runs in the calling thread: handing a few chunks to
+/// rayon's workers costs more than it saves when they have gone to sleep between files (the
+/// usual case in a cascade, where the analysis runs once between model calls).
+pub const PARALLEL_MIN_FRAMES: usize = 1000;
 
 /// Frames whisper.cpp treats as real audio (`n_len_org = 1 + (n + 200 - 400) / 160`), at
 /// least one.
@@ -239,20 +243,41 @@ fn analyse_chunk_generic(
     log_mel
 }
 
-/// One pass over the frames `0..n_frames_with_audio`, in parallel chunks; the log-mel is
-/// computed too when `mel` is given.
+/// One pass over the frames `0..n_frames_with_audio`, in chunks (in parallel from
+/// [`PARALLEL_MIN_FRAMES`] on; the results do not depend on it); the log-mel is computed too
+/// when `mel` is given.
 pub fn frame_pass(signal: &[f32], mel: Option<&SparseFilters>) -> FramePass {
+    let parallel = n_frames_with_audio(signal.len()) >= PARALLEL_MIN_FRAMES;
+    frame_pass_in(signal, mel, parallel)
+}
+
+fn frame_pass_in(signal: &[f32], mel: Option<&SparseFilters>, parallel: bool) -> FramePass {
     let n_all = n_frames_with_audio(signal.len());
     let mut stats = vec![FrameStats::default(); n_all];
-    let mel_blocks: Vec<Vec<f32>> = stats
-        .par_chunks_mut(CHUNK)
-        .enumerate()
-        .map(|(c, st)| analyse_chunk(signal, c * CHUNK, st, mel))
-        .collect();
-    let mel_max = mel_blocks
-        .par_iter()
-        .map(|b| b.iter().copied().fold(f32::NEG_INFINITY, f32::max))
-        .reduce(|| f32::NEG_INFINITY, f32::max);
+    let block_max = |b: &Vec<f32>| b.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let (mel_blocks, mel_max) = if !parallel {
+        let blocks: Vec<Vec<f32>> = stats
+            .chunks_mut(CHUNK)
+            .enumerate()
+            .map(|(c, st)| analyse_chunk(signal, c * CHUNK, st, mel))
+            .collect();
+        let max = blocks
+            .iter()
+            .map(block_max)
+            .fold(f32::NEG_INFINITY, f32::max);
+        (blocks, max)
+    } else {
+        let blocks: Vec<Vec<f32>> = stats
+            .par_chunks_mut(CHUNK)
+            .enumerate()
+            .map(|(c, st)| analyse_chunk(signal, c * CHUNK, st, mel))
+            .collect();
+        let max = blocks
+            .par_iter()
+            .map(block_max)
+            .reduce(|| f32::NEG_INFINITY, f32::max);
+        (blocks, max)
+    };
     FramePass {
         stats,
         mel_blocks,
@@ -263,6 +288,37 @@ pub fn frame_pass(signal: &[f32], mel: Option<&SparseFilters>) -> FramePass {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn parallel_and_sequential_passes_agree_bit_for_bit() {
+        let x: Vec<f32> = (0..40_000)
+            .map(|i| (i as f32 * 0.37).sin() * 0.3 + ((i * 7919) % 101) as f32 * 1e-3)
+            .collect();
+        let filters = crate::features::mel::whisper_filters(80).unwrap();
+        let (a, b) = (
+            frame_pass_in(&x, Some(filters), true),
+            frame_pass_in(&x, Some(filters), false),
+        );
+        assert_eq!(a.mel_blocks, b.mel_blocks);
+        assert_eq!(a.mel_max.to_bits(), b.mel_max.to_bits());
+        let bits = |p: &FramePass| -> Vec<[u64; 6]> {
+            p.stats
+                .iter()
+                .map(|s| {
+                    [
+                        s.mean_square,
+                        s.zcr,
+                        s.centroid,
+                        s.spread,
+                        s.flatness,
+                        s.band_energy,
+                    ]
+                    .map(f64::to_bits)
+                })
+                .collect()
+        };
+        assert_eq!(bits(&a), bits(&b));
+    }
 
     #[test]
     fn frame_counts_follow_whisper_cpp() {
