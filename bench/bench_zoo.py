@@ -24,6 +24,7 @@ from whisper_cascade.evaluation import EvalReport
 from whisper_cascade.manifest import ManifestItem, read_manifest
 from whisper_cascade.modelfile import validate_model
 from whisper_cascade.policy import score
+from whisper_cascade.presets import get_preset
 from whisper_cascade.zoo.metrics import condition_bucket, ladder_violations, rank_auc
 from whisper_cascade.zoo.ship import evaluate_model
 
@@ -107,7 +108,7 @@ def bench(args: argparse.Namespace) -> str:
     rungs = [n for n in names if any(n in members for members in ladders.values())]
     for rung in rungs or names[:1]:
         out += ["", f'Confidence of {rung} for "transcript has an error" (AUC of −score):', ""]
-        out += _auc_lines(*outcomes_by_model[rung])
+        out += _auc_lines(*outcomes_by_model[rung], model=rung)
     for ladder_name, ladder in ladders.items():
         if len(ladder) > 1:
             problems = ladder_violations(ladder, rows, per_file)
@@ -128,7 +129,7 @@ def _bucket_order(bucket: str) -> tuple[int, str]:
     return (2, f"{m.group(1)} {int(m.group(2)):02d}") if m else (3, bucket)
 
 
-def _auc_lines(report: EvalReport, outcomes: list[dict[str, Any]]) -> list[str]:
+def _auc_lines(report: EvalReport, outcomes: list[dict[str, Any]], model: str) -> list[str]:
     errors = [item.edits > 0 for item in report.items]
     bad = [item.wer > 0.5 for item in report.items]
     lines = [f"{sum(errors)} of {len(errors)} transcripts have an error, {sum(bad)} a WER > 50%."]
@@ -136,10 +137,15 @@ def _auc_lines(report: EvalReport, outcomes: list[dict[str, Any]]) -> list[str]:
     for key in CONFIDENCE_KEYS:
         scores = [-float(o["confidence"][key]) for o in outcomes]
         lines.append(f"| {key} | {_auc(scores, errors)} | {_auc(scores, bad)} |")
-    decision = [-score(o["confidence"]).value for o in outcomes]
-    lines.append(
-        f"| decision score (default weights) | {_auc(decision, errors)} | {_auc(decision, bad)} |"
-    )
+    balanced = get_preset("balanced")
+    sets = {"default weights": balanced.weights}
+    if balanced.weights_for(model) != balanced.weights:
+        sets["its calibrated weights"] = balanced.weights_for(model)
+    for label, weights in sets.items():
+        decision = [-score(o["confidence"], None, weights).value for o in outcomes]
+        lines.append(
+            f"| decision score ({label}) | {_auc(decision, errors)} | {_auc(decision, bad)} |"
+        )
     return lines
 
 
