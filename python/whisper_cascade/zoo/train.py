@@ -50,9 +50,11 @@ class Recipe:
 
 
 MIN_RAMP_STEPS = 2_400
+# The shipped xs and s were trained in two legs (5 000 then resumed to 10 000; 8 000 then
+# resumed to 12 000, each resume a warm restart of the cosine); the budgets are the totals.
 SIZES: dict[str, Recipe] = {
-    "xs": Recipe(64, 1, 3, 3, steps=5_000, lr=1.5e-3),
-    "s": Recipe(128, 2, 3, 3, steps=8_000, lr=1.0e-3),
+    "xs": Recipe(64, 1, 3, 3, steps=10_000, lr=1.5e-3),
+    "s": Recipe(128, 2, 3, 3, steps=12_000, lr=1.0e-3),
     "m": Recipe(256, 4, 4, 3, steps=6_000, lr=1.0e-3),
     "l": Recipe(384, 6, 4, 4, steps=5_000, lr=8e-4),
 }
