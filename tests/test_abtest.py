@@ -3,8 +3,10 @@ results and winner rules."""
 
 from __future__ import annotations
 
+import time
 from collections import Counter
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +15,7 @@ import pytest
 from whisper_cascade.abreport import build_results
 from whisper_cascade.abtest import ABTestConfig, ABTestNotFoundError, ABTests, assign_arm
 from whisper_cascade.errors import InvalidArgumentError, StateError
-from whisper_cascade.store import SqliteStore, Store, open_store
+from whisper_cascade.store import ABObservation, SqliteStore, Store, open_store
 
 
 class Clock:
@@ -230,3 +232,36 @@ def test_config_round_trip_and_malformed_state(tmp_path: Path) -> None:
         store.save_bandit_state(f"ab:{tid}", b"\xff")
         with pytest.raises(StateError, match="malformed"):
             tests.get(tid)
+
+
+class SlowInsertStore(SqliteStore):
+    """A real SQLite store whose observation insert takes a while, so that concurrent
+    recorders overlap inside ABTests.record."""
+
+    def record_ab_observation(self, observation: ABObservation) -> None:
+        time.sleep(0.05)
+        super().record_ab_observation(observation)
+
+
+def test_concurrent_records_never_exceed_max_samples(tmp_path: Path) -> None:
+    store = SlowInsertStore(tmp_path / "slow.db")
+    try:
+        tests = ABTests(store)
+        tid = tests.start(
+            tests.create("race", {"A": "fast", "B": "balanced"}, max_samples=2)
+        ).test_id
+
+        def record(i: int) -> bool:
+            try:
+                tests.record(tid, "A", f"job{i}", {"score": 0.5})
+            except StateError:
+                return False
+            return True
+
+        with ThreadPoolExecutor(6) as pool:
+            outcomes = list(pool.map(record, range(6)))
+        assert sorted(outcomes) == [False] * 4 + [True] * 2
+        assert len(store.ab_observations(tid)) == 2
+        assert tests.get(tid).status == "completed"
+    finally:
+        store.close()

@@ -153,7 +153,7 @@ def test_segment_level_escalation_reruns_only_weak_spans(models: Path, sample: A
     first = Cascade(rungs, ACCEPT_ALL).transcribe(long)
     tr = first.transcription
     assert tr is not None and len(tr.segments) >= 2
-    scores = segment_scores(tr, ACCEPT_ALL.weights)
+    scores = segment_scores(tr, ACCEPT_ALL.weights_for("micro-s"))
     cut = max(s.value for s in scores)
     assert first.model_selection["decision_metrics"]["score"] < cut
     c = Cascade(rungs, ACCEPT_ALL, min_score=cut, segment_max_share=1.0)

@@ -18,6 +18,7 @@ import dataclasses
 import hashlib
 import json
 import math
+import threading
 import time
 import uuid
 from collections.abc import Callable, Mapping
@@ -190,6 +191,18 @@ def assign_arm(test_id: str, session_id: str, split: Mapping[str, float]) -> str
     return last  # u beyond a total a hair under 1 from rounding
 
 
+_RECORD_LOCKS: dict[str, threading.Lock] = {}
+_RECORD_LOCKS_GUARD = threading.Lock()
+
+
+def _record_lock(test_id: str) -> threading.Lock:
+    """One lock per test for this process: the running check, the insert and the sample-count
+    completion of :meth:`ABTests.record` must not interleave, or two concurrent observations
+    both land in a test that allows one more."""
+    with _RECORD_LOCKS_GUARD:
+        return _RECORD_LOCKS.setdefault(test_id, threading.Lock())
+
+
 class ABTests:
     """Create, run and analyse A/B tests kept in ``store`` (see the module doc)."""
 
@@ -299,16 +312,22 @@ class ABTests:
         )
 
     def record(self, test_id: str, arm: str, job_id: str, metrics: Mapping[str, Any]) -> None:
-        """Store one observation of ``arm``: any of wer, score, latency_s, cost, failed."""
-        test = self._require_running(self._check_duration(self.get(test_id)))
-        if arm not in test.config.arms:
-            raise InvalidArgumentError(f"A/B test {test_id!r} has no arm {arm!r}")
-        clean = _clean_metrics(metrics)
-        self.store.record_ab_observation(
-            ABObservation(test_id, arm, str(job_id), json.dumps(clean), self.clock())
-        )
-        if test.config.max_samples is not None:
-            self._check_samples(test, len(self.store.ab_observations(test_id)))
+        """Store one observation of ``arm``: any of wer, score, latency_s, cost, failed.
+
+        Concurrent calls in one process are serialised per test, so a test with
+        ``max_samples`` never takes more (several processes sharing a PostgreSQL store can
+        still overshoot by the number of processes).
+        """
+        with _record_lock(test_id):
+            test = self._require_running(self._check_duration(self.get(test_id)))
+            if arm not in test.config.arms:
+                raise InvalidArgumentError(f"A/B test {test_id!r} has no arm {arm!r}")
+            clean = _clean_metrics(metrics)
+            self.store.record_ab_observation(
+                ABObservation(test_id, arm, str(job_id), json.dumps(clean), self.clock())
+            )
+            if test.config.max_samples is not None:
+                self._check_samples(test, len(self.store.ab_observations(test_id)))
 
     def observations(self, test_id: str) -> builtins.list[tuple[str, dict[str, Any]]]:
         """(arm, metrics) of every observation, oldest first."""
