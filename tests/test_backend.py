@@ -33,7 +33,12 @@ from whisper_cascade.errors import (
     ModelValidationError,
     StateError,
 )
-from whisper_cascade.ggml_writer import random_whisper_model
+from whisper_cascade.ggml_writer import (
+    TINY_RANDOM_DIMS,
+    random_state_dict,
+    random_whisper_model,
+    write_ggml_model,
+)
 from whisper_cascade.transcriber import Transcriber, plan_chunks, transcribe_with_model
 
 FAST = DecodeOptions(max_tokens=6, n_threads=2)
@@ -122,6 +127,12 @@ def test_bad_models_refused_before_loading(tmp_path: Path, model_dir: Path) -> N
         with pytest.raises(ModelValidationError) as info:
             LoadedModel(tmp_path / name)
         assert info.value.code == code, name
+    # A valid all-f32 file loads, then aborts the process at the first convolution.
+    f32 = tmp_path / "f32.bin"
+    write_ggml_model(f32, TINY_RANDOM_DIMS, random_state_dict(TINY_RANDOM_DIMS), use_f16=False)
+    with pytest.raises(ModelValidationError, match="all-f32") as info:
+        LoadedModel(f32)
+    assert info.value.code == "backend_unsupported"
     with pytest.raises(ModelNotFoundError):
         LoadedModel(tmp_path / "missing.bin")
     with pytest.raises(ModelValidationError, match="sha256|checksum"):

@@ -11,7 +11,12 @@ import pytest
 
 from whisper_cascade import cli, models
 from whisper_cascade.errors import ModelNotFoundError
-from whisper_cascade.ggml_writer import random_whisper_model
+from whisper_cascade.ggml_writer import (
+    TINY_RANDOM_DIMS,
+    random_state_dict,
+    random_whisper_model,
+    write_ggml_model,
+)
 
 
 @pytest.fixture(scope="module")
@@ -50,6 +55,16 @@ def test_validate_corrupt_file_one_line_reason(
 def test_validate_sha256_mismatch(tiny_model: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert cli.main(["models", "validate", str(tiny_model), "--sha256", "0" * 64]) == 1
     assert "sha256_mismatch" in capsys.readouterr().err
+
+
+def test_validate_flags_all_f32_file_the_backend_cannot_run(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    f32 = tmp_path / "ggml-f32.bin"
+    write_ggml_model(f32, TINY_RANDOM_DIMS, random_state_dict(TINY_RANDOM_DIMS), use_f16=False)
+    assert cli.main(["models", "validate", str(f32), "--json"]) == 1
+    out = json.loads(capsys.readouterr().out)
+    assert out["ftype"] == "f32" and "all-f32" in out["problems"][0]
 
 
 def test_validate_missing_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -277,7 +277,12 @@ def _add_context_flags(p: argparse.ArgumentParser) -> None:
         default=True,
         help="let whisper.cpp use a GPU when its build has one (docs/gpu.md)",
     )
-    p.add_argument("--flash-attn", action=argparse.BooleanOptionalAction, default=True)
+    p.add_argument(
+        "--flash-attn",
+        action=argparse.BooleanOptionalAction,
+        default=False,
+        help="whisper.cpp flash attention (off: on the CPU it accumulates in float16)",
+    )
     p.add_argument("--gpu-device", type=int, default=0)
 
 

@@ -44,7 +44,12 @@ def _cmd_validate(args: argparse.Namespace) -> int:
         return 1
     out: dict[str, Any] = info.to_dict()
     problems: list[str] = []
-    if args.manifest:
+    if info.ftype == "f32":
+        problems.append(
+            "all-f32 file: the bundled whisper.cpp aborts at its first inference on it "
+            "(f32 convolution weights); the backend refuses it, use an f16 or quantized file"
+        )
+    elif args.manifest:
         from whisper_cascade.lifecycle import performance_check
 
         perf = performance_check(args.path, args.manifest, sha256=sha256)
