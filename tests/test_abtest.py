@@ -238,9 +238,26 @@ class SlowInsertStore(SqliteStore):
     """A real SQLite store whose observation insert takes a while, so that concurrent
     recorders overlap inside ABTests.record."""
 
-    def record_ab_observation(self, observation: ABObservation) -> None:
+    def record_ab_observation(
+        self, observation: ABObservation, max_samples: int | None = None
+    ) -> bool:
         time.sleep(0.05)
-        super().record_ab_observation(observation)
+        return super().record_ab_observation(observation, max_samples)
+
+
+def test_record_refused_when_another_process_filled_the_test(tmp_path: Path) -> None:
+    with SqliteStore(tmp_path / "s.db") as store:
+        tests = ABTests(store)
+        tid = tests.start(
+            tests.create("full", {"A": "fast", "B": "balanced"}, max_samples=1)
+        ).test_id
+        # Another process took the last sample but has not marked the test completed yet.
+        assert store.record_ab_observation(ABObservation(tid, "A", "other", "{}", 1.0), 1)
+        assert tests.get(tid).status == "running"
+        with pytest.raises(StateError, match="max_samples"):
+            tests.record(tid, "B", "mine", {"score": 0.5})
+        assert len(store.ab_observations(tid)) == 1
+        assert tests.get(tid).status == "completed"
 
 
 def test_concurrent_records_never_exceed_max_samples(tmp_path: Path) -> None:

@@ -8,7 +8,9 @@ import subprocess
 import sys
 import textwrap
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -26,7 +28,7 @@ from whisper_cascade.store import (
     StoreUnavailableError,
     open_store,
 )
-from whisper_cascade.store._sql import MIGRATIONS
+from whisper_cascade.store._sql import MIGRATIONS, SqlStore
 
 
 def _job(i: int, t: float = 1000.0) -> JobRecord:
@@ -119,6 +121,37 @@ def test_ab_tables(backend: Backend) -> None:
         for o in obs:
             store.record_ab_observation(o)
         assert store.ab_observations("t1") == obs
+
+
+def test_ab_observation_cap_holds_across_connections(
+    backend: Backend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Writers on separate connections (as separate processes would be) never overshoot
+    ``max_samples``, even when each one dawdles between counting and inserting."""
+    with raw_store(backend) as store:
+        store.create_ab_test(ABTestRecord("cap", "cap", '["a"]', "{}", "running", 1.0))
+        assert store.record_ab_observation(ABObservation("cap", "a", "j0", "{}", 1.0), 3)
+    plain_exec = SqlStore._exec
+
+    def dawdling_exec(self: SqlStore, cur: Any, sql: str, params: Any = ()) -> None:
+        plain_exec(self, cur, sql, params)
+        if "COUNT(*) FROM ab_observations" in sql:
+            time.sleep(0.05)
+
+    monkeypatch.setattr(SqlStore, "_exec", dawdling_exec)
+
+    def writer(i: int) -> bool:
+        with raw_store(backend) as own:
+            return own.record_ab_observation(ABObservation("cap", "a", f"j{i}", "{}", 2.0), 3)
+
+    with ThreadPoolExecutor(6) as pool:
+        stored = list(pool.map(writer, range(1, 7)))
+    assert sorted(stored) == [False] * 4 + [True] * 2
+    with raw_store(backend) as store:
+        assert len(store.ab_observations("cap")) == 3
+        # Without a cap the insert always happens.
+        assert store.record_ab_observation(ABObservation("cap", "a", "j9", "{}", 3.0))
+        assert len(store.ab_observations("cap")) == 4
 
 
 def test_spool_while_down_then_replay(backend: Backend, tmp_path: Path) -> None:

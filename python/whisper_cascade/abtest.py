@@ -314,18 +314,22 @@ class ABTests:
     def record(self, test_id: str, arm: str, job_id: str, metrics: Mapping[str, Any]) -> None:
         """Store one observation of ``arm``: any of wer, score, latency_s, cost, failed.
 
-        Concurrent calls in one process are serialised per test, so a test with
-        ``max_samples`` never takes more (several processes sharing a PostgreSQL store can
-        still overshoot by the number of processes).
+        A test with ``max_samples`` never takes more: the store checks the count and inserts
+        in one transaction that locks the test (across processes); a record that finds the
+        test full completes it and raises StateError like any record after the end.
         """
         with _record_lock(test_id):
             test = self._require_running(self._check_duration(self.get(test_id)))
             if arm not in test.config.arms:
                 raise InvalidArgumentError(f"A/B test {test_id!r} has no arm {arm!r}")
             clean = _clean_metrics(metrics)
-            self.store.record_ab_observation(
-                ABObservation(test_id, arm, str(job_id), json.dumps(clean), self.clock())
+            stored = self.store.record_ab_observation(
+                ABObservation(test_id, arm, str(job_id), json.dumps(clean), self.clock()),
+                test.config.max_samples,
             )
+            if not stored:
+                self._check_samples(test, len(self.store.ab_observations(test_id)))
+                raise StateError(f"A/B test {test_id!r} has its max_samples; not recorded")
             if test.config.max_samples is not None:
                 self._check_samples(test, len(self.store.ab_observations(test_id)))
 

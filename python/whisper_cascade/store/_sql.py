@@ -109,6 +109,8 @@ class Cursor(Protocol):
 
     def fetchall(self) -> list[Any]: ...
 
+    def fetchone(self) -> Any: ...
+
 
 def _marks(n: int) -> str:
     return ", ".join("?" * n)
@@ -121,6 +123,9 @@ class SqlStore(Store):
     blob: str
     placeholder: str
     migration_lock: str | None = None
+    row_lock: str = ""
+    """Appended to a SELECT that must lock its row until commit (PostgreSQL ``FOR UPDATE``;
+    SQLite's ``BEGIN IMMEDIATE`` already serialises every writer)."""
 
     @abc.abstractmethod
     def _transaction(self) -> contextlib.AbstractContextManager[Cursor]:
@@ -310,12 +315,27 @@ class SqlStore(Store):
             )
             return str(cur.fetchall()[0][0])
 
-    def record_ab_observation(self, observation: ABObservation) -> None:
+    def record_ab_observation(
+        self, observation: ABObservation, max_samples: int | None = None
+    ) -> bool:
         o = observation
-        self._write(
-            f"INSERT INTO ab_observations ({_OBS_COLS}) VALUES ({_marks(5)})",
-            (o.test_id, o.arm, o.job_id, o.metrics_json, o.created_at),
-        )
+        with self._transaction() as cur:
+            if max_samples is not None:
+                # The test's row lock makes writers of every process count one after another.
+                self._exec(
+                    cur, f"SELECT 1 FROM ab_tests WHERE test_id = ?{self.row_lock}", (o.test_id,)
+                )
+                self._exec(
+                    cur, "SELECT COUNT(*) FROM ab_observations WHERE test_id = ?", (o.test_id,)
+                )
+                if int(cur.fetchone()[0]) >= max_samples:
+                    return False
+            self._exec(
+                cur,
+                f"INSERT INTO ab_observations ({_OBS_COLS}) VALUES ({_marks(5)})",
+                (o.test_id, o.arm, o.job_id, o.metrics_json, o.created_at),
+            )
+        return True
 
     def ab_observations(self, test_id: str) -> list[ABObservation]:
         rows = self._query(

@@ -195,8 +195,11 @@ class Store(abc.ABC):
         """Record ``arm`` for the session unless it already has one; return the sticky arm."""
 
     @abc.abstractmethod
-    def record_ab_observation(self, observation: ABObservation) -> None:
-        """Store one A/B observation."""
+    def record_ab_observation(
+        self, observation: ABObservation, max_samples: int | None = None
+    ) -> bool:
+        """Store one A/B observation; with ``max_samples``, only while the test has fewer
+        (checked and inserted atomically, across processes). True when stored."""
 
     @abc.abstractmethod
     def ab_observations(self, test_id: str) -> list[ABObservation]:

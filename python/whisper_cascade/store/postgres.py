@@ -23,6 +23,7 @@ class PostgresStore(SqlStore):
     blob = "BYTEA"
     placeholder = "%s"
     migration_lock = f"SELECT pg_advisory_xact_lock({_MIGRATION_LOCK_KEY})"
+    row_lock = " FOR UPDATE"
 
     def __init__(self, url: str) -> None:
         self.url = url

@@ -209,12 +209,16 @@ class SpoolingStore(Store):
         got = self._write("assign_ab", args, lambda s: s.assign_ab(test_id, session_id, arm))
         return arm if got is None else str(got)
 
-    def record_ab_observation(self, observation: ABObservation) -> None:
-        self._write(
+    def record_ab_observation(
+        self, observation: ABObservation, max_samples: int | None = None
+    ) -> bool:
+        """Spooled while the store is down: the cap is not checked then (True)."""
+        stored = self._write(
             "record_ab_observation",
             dataclasses.asdict(observation),
-            lambda s: s.record_ab_observation(observation),
+            lambda s: s.record_ab_observation(observation, max_samples),
         )
+        return stored is None or bool(stored)
 
     def add_feedback(self, record: FeedbackRecord) -> None:
         self._write("add_feedback", dataclasses.asdict(record), lambda s: s.add_feedback(record))
