@@ -13,7 +13,7 @@ ACCEPT_ALL = get_preset("balanced").with_overrides(
     name="accept-all", thresholds={}, default_threshold=0.0, hallucination_check=False
 )
 ESCALATE = get_preset("balanced").with_overrides(
-    name="escalate", thresholds={}, default_threshold=1.1
+    name="escalate", thresholds={}, default_threshold=1.1, keep_best=False
 )
 PRESETS = {"accept-all": ACCEPT_ALL, "escalate": ESCALATE}
 

@@ -74,8 +74,25 @@ def test_always_escalate_walks_the_whole_ladder(models: Path, sample: Audio) -> 
     assert [h["model"] for h in ms["decision_history"]] == list(NAMES)
     assert all(h["scope"] == "file" for h in ms["decision_history"])
     assert ms["final_model"] == "micro-l" and ms["escalation_count"] == 2
-    assert ms["accepted"] is False
+    assert ms["accepted"] is False and ms["kept_attempt"] == 2 and not ms["kept_best_score"]
     assert ms["escalation_reason"] in {"score_below_threshold", "hallucination_suspected"}
+
+
+def test_keep_best_returns_the_best_scoring_run(models: Path, sample: Audio) -> None:
+    keep = replace(ESCALATE, name="keep", keep_best=True)
+    with Cascade("micro", keep, models_dir=models, segment_escalation=False) as c:
+        ms = c.transcribe(str(sample_path())).model_selection
+        last = c.transcribe(str(sample_path()), preset=ESCALATE).model_selection
+    hist = ms["decision_history"]
+    assert [h["model"] for h in hist] == list(NAMES)
+    # The best-scoring run wins (later rung on ties, hallucination suspects last).
+    plain = [i for i, h in enumerate(hist) if h["reason"] != "hallucination_suspected"]
+    pool = plain or list(range(len(hist)))
+    top = max(hist[i]["score"] for i in pool)
+    kept = max(i for i in pool if hist[i]["score"] == top)
+    assert ms["kept_attempt"] == kept and ms["final_model"] == hist[kept]["model"]
+    assert ms["kept_best_score"] is (kept != len(hist) - 1)
+    assert last["final_model"] == "micro-l" and last["kept_attempt"] == 2
 
 
 def test_corrupt_middle_model_falls_back_and_breaker_opens(broken: Path, sample: Audio) -> None:

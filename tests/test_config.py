@@ -18,6 +18,7 @@ from whisper_cascade.config import (
     load_config,
 )
 from whisper_cascade.errors import ConfigError, InvalidArgumentError, WhisperCascadeError
+from whisper_cascade.presets import Preset, get_preset
 
 FULL = """
 [models.my-small]
@@ -40,6 +41,7 @@ english = ["tiny.en", "base.en", "my-small"]
 base = "accurate"
 ladder = "english"
 default_threshold = 0.85
+keep_best = true
 
 [presets.careful.weights]
 confidence = 0.4
@@ -98,8 +100,12 @@ def test_full_example_parses(tmp_path: Path) -> None:
         thresholds={"tiny.en": 0.9, "base.en": 0.0},
         default_threshold=0.85,
         model_weights={"tiny.en": {"consistency": 1.2}},
+        keep_best=True,
     )
     assert cfg.presets["plain"] == PresetDef("plain", None, None, {}, {}, None)
+    assert Preset.from_def(cfg.presets["careful"]).keep_best is True
+    plain = Preset.from_def(cfg.presets["plain"])
+    assert plain.keep_best is get_preset("balanced").keep_best  # inherited from the base
     assert cfg.prices == Prices(0.05, "EUR", {"my-small": 0.0001})
 
 
@@ -206,6 +212,7 @@ def test_default_known_ladders_come_from_registry(tmp_path: Path) -> None:
         ("[presets.p]\nspeed = 1", "presets.p.speed", "unknown key"),
         ("[presets.p]\ndefault_threshold = 1.5", "presets.p.default_threshold", r"in \[0, 1\]"),
         ("[presets.p]\ndefault_threshold = -0.1", "presets.p.default_threshold", r"in \[0, 1\]"),
+        ("[presets.p]\nkeep_best = 1", "presets.p.keep_best", "true or false"),
         ("[presets.p.weights]\nfluency = 1", "presets.p.weights.fluency", "unknown key"),
         ("[presets.p.weights]\nconfidence = -1", "presets.p.weights.confidence", ">= 0"),
         ("[presets.p.thresholds]\n'tiny.en' = 2", 'presets.p.thresholds."tiny.en"', r"\[0, 1\]"),

@@ -135,3 +135,37 @@ def test_bad_inputs_raise_typed_errors() -> None:
         fit_policy(table, ladder="x", min_class_items=0)
     assert simulate(_two([]), [0.5]).n == 0
     assert fit_thresholds(RunTable(("only",), (1.0,), ()), 0.0) == {}
+
+
+def test_keep_best_keeps_the_best_scoring_transcript() -> None:
+    # Rung 0 is sure and right where rung 1 is unsure and wrong, and the other way round.
+    small_wins = [_item("a", (0.7, 0), (0.5, 2)) for _ in range(10)]
+    large_wins = [_item("a", (0.4, 2), (0.8, 0)) for _ in range(10)]
+    tie = [_item("a", (0.6, 1), (0.6, 0))]  # a tie goes to the later rung
+    suspect = [_item("a", (0.3, 0), (0.9, 4), flagged=1)]  # a suspect never wins
+    table = _two(small_wins + large_wins + tie + suspect)
+    everything = simulate(table, [NEVER], keep_best=True)
+    assert everything.edits == 0 and everything.cost == 22 * 7.0
+    assert everything.model_usage == {"micro-l": 11, "micro-s": 11}
+    assert simulate(table, [NEVER]).edits == 10 * 2 + 4
+    # Between the two groups' scores: the unsure rung-0 transcripts escalate.
+    assert simulate(table, [0.65], keep_best=True).edits == 0
+    assert simulate(table, [0.65]).edits == 4  # the suspect's transcript is kept
+    # A fit with the same allowance is never worse off keeping the best.
+    for allowance in (0.0, 0.1):
+        best = simulate(table, fit_thresholds(table, allowance, keep_best=True), keep_best=True)
+        last = simulate(table, fit_thresholds(table, allowance))
+        assert (best.cost, best.edits) <= (last.cost, last.edits)
+
+
+def test_fit_policy_keeps_the_base_presets_rule() -> None:
+    table = _two([_item("a", (0.7, 0), (0.5, 2)) for _ in range(40)])
+    base = fitting.get_preset("balanced")
+    fitting_preset = base.with_overrides(keep_best=True)
+    original = fitting.get_preset
+    try:
+        fitting.get_preset = lambda name: fitting_preset  # type: ignore[assignment]
+        report = fit_policy(table, ladder="micro", min_class_items=100).report
+    finally:
+        fitting.get_preset = original  # type: ignore[assignment]
+    assert report["learned"]["wer"] == 0.0

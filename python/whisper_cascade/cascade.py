@@ -6,8 +6,10 @@ model has a circuit breaker. A model that cannot be found, validated or loaded, 
 fails, is skipped for the next rung (``model_failed``); only :class:`BackendError` (transient)
 is retried, with exponential backoff (see :mod:`whisper_cascade.rung_runner`); bad audio raises
 at once. Budgets (``max_cost`` in relative-cost units, ``max_latency_s``) are checked before each
-escalation; the first rung always runs. See :mod:`whisper_cascade.results` for the
-``model_selection`` block.
+escalation; the first rung always runs. The transcript returned is the last run's, or with a
+preset's ``keep_best`` the best-scoring run's (``model_selection["kept_attempt"]``): ties go to
+the later, larger rung and a hallucination suspect loses to any other run.
+See :mod:`whisper_cascade.results` for the ``model_selection`` block.
 
 Learning (docs/learning.md): every result carries its content class; with a ``store`` each
 transcription is recorded (:mod:`whisper_cascade.recording`) and analyses are cached there;
@@ -233,7 +235,9 @@ class Cascade:
         speech = [] if feats is None else [(float(a), float(b)) for a, b in feats.speech_segments]
         history: list[Attempt] = []
         errors: list[BaseException] = []
-        best: KeptRun | None = None
+        best: KeptRun | None = None  # the last run: spans and budgets build on it
+        kept: KeptRun | None = None  # the run whose transcript is returned
+        run_slot: dict[int, int] = {}  # attempt index -> index of its record in ``runs``
         spans: list[tuple[float, float]] | None = None
         spent = 0.0
         budget_hit = False
@@ -276,7 +280,10 @@ class Cascade:
                         peak_memory_bytes=peak,
                     )
                 )
-            best = KeptRun(result, spec, quality, decision, elapsed / max(cost, 1e-9))
+            best = KeptRun(result, spec, quality, decision, elapsed / max(cost, 1e-9), len(history))
+            if kept is None or not chosen.keep_best or best.outranks(kept):
+                kept = best
+            run_slot[len(history)] = len(runs) - 1
             history.append(
                 Attempt(
                     spec.name,
@@ -292,21 +299,23 @@ class Cascade:
             if decision.accept:
                 break
             spans = self._plan_spans(best, chosen, speech) if i + 1 < len(rungs.models) else None
-        if best is None:
+        if best is None or kept is None:
             raise all_failed(rungs, history, errors)
         wer = None
         if reference is not None:
             from whisper_cascade.evaluation import word_error_rate  # jiwer: load only when used
 
-            wer = word_error_rate(reference, best.transcription.text)
-            if runs:  # the last run is the one whose transcript was kept
-                runs[-1] = replace(runs[-1], wer=wer)
+            wer = word_error_rate(reference, kept.transcription.text)
+            slot = run_slot[kept.attempt]
+            if slot >= 0:  # the record of the run whose transcript was kept
+                runs[slot] = replace(runs[slot], wer=wer)
         out = build_result(
             audio,
             chosen,
             rungs,
             best,
             history,
+            kept=kept,
             start=start,
             started=started,
             feats=feats,
@@ -319,7 +328,7 @@ class Cascade:
             wer=wer,
         )
         if pre_reason == "bandit":
-            self.learning.reward(rungs, cls, start, best.score.value, wer, spent)
+            self.learning.reward(rungs, cls, start, kept.score.value, wer, spent)
         if self.store is not None:
             record_result(self.store, out, runs)
         return out

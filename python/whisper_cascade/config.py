@@ -32,7 +32,15 @@ WEIGHT_NAMES = (
     "no_speech_penalty",
 )
 _MODEL_KEYS = ("path", "window_s", "audio_ctx", "relative_cost", "sha256")
-_PRESET_KEYS = ("base", "ladder", "default_threshold", "weights", "model_weights", "thresholds")
+_PRESET_KEYS = (
+    "base",
+    "ladder",
+    "default_threshold",
+    "keep_best",
+    "weights",
+    "model_weights",
+    "thresholds",
+)
 _PRICE_KEYS = ("cpu_hour", "currency", "per_model")
 _TOP_KEYS = ("models", "ladders", "presets", "prices")
 
@@ -60,6 +68,7 @@ class PresetDef:
     thresholds: dict[str, float] = field(default_factory=dict)
     default_threshold: float | None = None
     model_weights: dict[str, dict[str, float]] = field(default_factory=dict)
+    keep_best: bool | None = None
 
 
 @dataclass(frozen=True)
@@ -286,6 +295,9 @@ class _Validator:
         thresholds_key = f"{key}.thresholds"
         thresholds = self.table(body.get("thresholds", {}), thresholds_key)
         default = body.get("default_threshold")
+        keep_best = body.get("keep_best")
+        if keep_best is not None and not isinstance(keep_best, bool):
+            raise self.fail(f"{key}.keep_best", f"must be true or false, got {keep_best!r}")
         return PresetDef(
             name=name,
             base=base,
@@ -301,6 +313,7 @@ class _Validator:
                 if default is None
                 else self.number(default, f"{key}.default_threshold", high=1.0)
             ),
+            keep_best=keep_best,
         )
 
     def weights(self, body: Any, key: str) -> dict[str, float]:

@@ -4,8 +4,10 @@ The input (:class:`RunTable`) holds, for every feedback item, its content class 
 of EVERY model of the ladder: score, hallucination flag, word edits against the reference and
 the measured time. :func:`simulate` replays whole-file escalation from rung 0: a rung's
 transcript is accepted when its score reaches the rung's threshold and no hallucination is
-suspected; the last rung always accepts. The cost of an item is the sum of the relative costs
-of the rungs that ran.
+suspected; the last rung always accepts. The transcript kept is the last one, or with
+``keep_best`` (a preset's :attr:`~whisper_cascade.presets.Preset.keep_best`, as in the cascade)
+the best-scoring of the rungs that ran (ties to the later rung, hallucination suspects last).
+The cost of an item is the sum of the relative costs of the rungs that ran.
 
 :func:`fit_thresholds` searches a grid (0, 0.02, ..., 1, and 1.01 = never accept at that rung)
 for the vector of the cheapest total cost subject to
@@ -149,6 +151,19 @@ def _rate(edits: float, words: float) -> float:
     return edits / words
 
 
+def _kept_rungs(arrays: Mapping[str, npt.NDArray[Any]]) -> npt.NDArray[np.int64]:
+    """``out[i, r]``: the rung whose transcript item ``i`` keeps when rungs ``0..r`` ran."""
+    scores = np.where(arrays["flagged"], -np.inf, arrays["score"])
+    n, m = scores.shape
+    out = np.zeros((n, m), dtype=np.int64)
+    top, idx = scores[:, 0].copy(), np.zeros(n, dtype=np.int64)
+    for r in range(1, m):
+        later = scores[:, r] >= top
+        top, idx = np.where(later, scores[:, r], top), np.where(later, r, idx)
+        out[:, r] = idx
+    return out
+
+
 def _final_rungs(
     scores: npt.NDArray[np.float64], flagged: npt.NDArray[np.bool_], th: npt.NDArray[np.float64]
 ) -> npt.NDArray[np.int64]:
@@ -161,18 +176,22 @@ def _final_rungs(
 
 
 def _totals(
-    table: RunTable, arrays: Mapping[str, npt.NDArray[Any]], th: npt.NDArray[np.float64]
+    table: RunTable,
+    arrays: Mapping[str, npt.NDArray[Any]],
+    th: npt.NDArray[np.float64],
+    keep_best: bool = False,
 ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
     """(total edits, total cost) per threshold vector (rows of ``th``)."""
     cum_cost = np.cumsum(np.asarray(table.costs, dtype=np.float64))
     edits_out = np.empty(len(th))
     cost_out = np.empty(len(th))
     n = len(table.items)
+    kept = _kept_rungs(arrays) if keep_best else np.tile(np.arange(len(table.models)), (n, 1))
     for lo in range(0, len(th), _CHUNK):
         part = th[lo : lo + _CHUNK]
         final = _final_rungs(arrays["score"], arrays["flagged"], part)
         rows = np.arange(n)[None, :]
-        edits_out[lo : lo + len(part)] = arrays["edits"][rows, final].sum(axis=1)
+        edits_out[lo : lo + len(part)] = arrays["edits"][rows, kept[rows, final]].sum(axis=1)
         cost_out[lo : lo + len(part)] = cum_cost[final].sum(axis=1)
     return edits_out, cost_out
 
@@ -192,11 +211,14 @@ def simulate(
     table: RunTable,
     thresholds: Sequence[float] | Mapping[str, float],
     class_thresholds: Mapping[str, Mapping[str, float]] | None = None,
+    *,
+    keep_best: bool = False,
 ) -> Outcome:
     """Replay whole-file escalation from rung 0 under these thresholds (see the module doc).
 
     ``thresholds`` is one value per model but the last, or a mapping by model name (a missing
     model never accepts); ``class_thresholds`` override them for items of a class.
+    ``keep_best`` keeps the best-scoring transcript of the rungs that ran, not the last.
     """
     arrays = table.arrays()
     n, m = len(table.items), len(table.models)
@@ -210,11 +232,12 @@ def simulate(
     accept = np.concatenate([accept, np.ones((n, 1), dtype=bool)], axis=1)
     final = np.argmax(accept, axis=1)
     rows = np.arange(n)
-    edits = float(arrays["edits"][rows, final].sum())
+    kept = _kept_rungs(arrays)[rows, final] if keep_best else final
+    edits = float(arrays["edits"][rows, kept].sum())
     words = float(arrays["words"].sum())
     cost = float(np.cumsum(np.asarray(table.costs))[final].sum())
     time_s = float(sum(arrays["time"][i, : final[i] + 1].sum() for i in range(n)))
-    usage = Counter(table.models[int(f)] for f in final)
+    usage = Counter(table.models[int(f)] for f in kept)
     return Outcome(
         n=n,
         wer=_rate(edits, words),
@@ -233,13 +256,14 @@ def _admissible(
     idx: npt.NDArray[np.int64],
     limit: float,
     grid: npt.NDArray[np.float64],
+    keep_best: bool,
 ) -> npt.NDArray[np.bool_]:
     """Which grid-index vectors (rows of ``idx``) and all their lower neighbours meet ``limit``."""
-    ok = _totals(table, arrays, grid[idx])[0] <= limit
+    ok = _totals(table, arrays, grid[idx], keep_best)[0] <= limit
     for j in range(idx.shape[1]):
         lower = idx.copy()
         lower[:, j] = np.maximum(lower[:, j] - 1, 0)
-        ok &= _totals(table, arrays, grid[lower])[0] <= limit
+        ok &= _totals(table, arrays, grid[lower], keep_best)[0] <= limit
     never = np.all(idx == len(grid) - 1, axis=1)
     result: npt.NDArray[np.bool_] = ok | never
     return result
@@ -251,19 +275,25 @@ def _best(
     idx: npt.NDArray[np.int64],
     limit: float,
     grid: npt.NDArray[np.float64],
+    keep_best: bool,
 ) -> npt.NDArray[np.int64]:
     """The admissible row of ``idx`` with the least cost, then fewest edits, then highest."""
-    edits, cost = _totals(table, arrays, grid[idx])
-    ok = _admissible(table, arrays, idx, limit, grid)
+    edits, cost = _totals(table, arrays, grid[idx], keep_best)
+    ok = _admissible(table, arrays, idx, limit, grid, keep_best)
     order = np.lexsort((-idx.sum(axis=1), edits, cost, ~ok))
     best: npt.NDArray[np.int64] = idx[order[0]]
     return best
 
 
 def fit_thresholds(
-    table: RunTable, max_wer_increase: float = 0.005, grid: Sequence[float] = GRID
+    table: RunTable,
+    max_wer_increase: float = 0.005,
+    grid: Sequence[float] = GRID,
+    *,
+    keep_best: bool = False,
 ) -> dict[str, float]:
-    """The cheapest admissible thresholds (one per model but the last; see the module doc)."""
+    """The cheapest admissible thresholds (one per model but the last; see the module doc);
+    ``keep_best`` as in :func:`simulate`."""
     if not (math.isfinite(max_wer_increase) and max_wer_increase >= 0):
         raise InvalidArgumentError(f"max_wer_increase must be >= 0, got {max_wer_increase}")
     values = np.array(sorted({float(g) for g in grid} | {NEVER}), dtype=np.float64)
@@ -276,7 +306,7 @@ def fit_thresholds(
     top = len(values) - 1
     if len(values) ** k <= EXHAUSTIVE_MAX:
         idx = np.array(list(itertools.product(range(len(values)), repeat=k)), dtype=np.int64)
-        best = _best(table, arrays, idx, limit, values)
+        best = _best(table, arrays, idx, limit, values, keep_best)
     else:
         best = np.full(k, top, dtype=np.int64)
         for _ in range(20):
@@ -284,7 +314,7 @@ def fit_thresholds(
             for j in range(k):
                 idx = np.repeat(best[None, :], len(values), axis=0)
                 idx[:, j] = np.arange(len(values))
-                best = _best(table, arrays, idx, limit, values)
+                best = _best(table, arrays, idx, limit, values, keep_best)
             if np.array_equal(best, before):
                 break
     return {m: float(values[i]) for m, i in zip(table.models[:-1], best, strict=True)}
@@ -310,25 +340,31 @@ def fit_policy(
     if not table.items:
         raise InvalidArgumentError("no feedback items to fit on")
     base = get_preset(base_preset)
-    thresholds = fit_thresholds(table, max_wer_increase, grid)
+    keep_best = base.keep_best
+    thresholds = fit_thresholds(table, max_wer_increase, grid, keep_best=keep_best)
     counts = Counter(i.content_class for i in table.items)
     classes: dict[str, dict[str, float]] = {}
     for name, count in sorted(counts.items()):
         if count >= min_class_items:
             keep = [i.content_class == name for i in table.items]
-            classes[name] = fit_thresholds(table.subset(keep), max_wer_increase, grid)
+            classes[name] = fit_thresholds(
+                table.subset(keep), max_wer_increase, grid, keep_best=keep_best
+            )
     largest = simulate(table, {})
     limit = largest.wer + max_wer_increase + 1e-12
-    learned = simulate(table, thresholds, classes)
+    learned = simulate(table, thresholds, classes, keep_best=keep_best)
     dropped = False
     if classes and learned.wer > limit:
         classes, dropped = {}, True
-        learned = simulate(table, thresholds)
+        learned = simulate(table, thresholds, keep_best=keep_best)
     base_th = {m: base.threshold_for(m) for m in table.models[:-1]}
     base_classes = {c: {m: base.threshold_for(m, c) for m in table.models[:-1]} for c in counts}
     report = {
         "learned": learned.to_dict(),
-        "base": {"preset": base.name, **simulate(table, base_th, base_classes).to_dict()},
+        "base": {
+            "preset": base.name,
+            **simulate(table, base_th, base_classes, keep_best=keep_best).to_dict(),
+        },
         "always_largest": largest.to_dict(),
         "n_per_class": dict(sorted(counts.items())),
         "max_wer_increase": max_wer_increase,

@@ -88,6 +88,8 @@ class PresetDefLike(Protocol):
     def thresholds(self) -> Mapping[str, float]: ...
     @property
     def default_threshold(self) -> float | None: ...
+    @property
+    def keep_best(self) -> bool | None: ...
 
 
 def _check_threshold(name: str, value: object) -> float:
@@ -103,7 +105,8 @@ class Preset:
     A threshold above 1 always escalates; 0 accepts every score (hallucination checks aside).
     ``default_model`` is where the cascade starts without analysis (None: the cheapest rung).
     ``model_weights`` are weights fitted for one model (by name), used for its transcripts
-    instead of ``weights``.
+    instead of ``weights``. ``keep_best``: return the best-scoring transcript of the rungs that
+    ran instead of the last one (pays when rungs are close in accuracy but err differently).
     """
 
     name: str
@@ -118,6 +121,7 @@ class Preset:
     note: str = ""
     class_thresholds: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
     model_weights: Mapping[str, Weights] = field(default_factory=dict)
+    keep_best: bool = False
 
     def __post_init__(self) -> None:
         if not self.name:
@@ -202,6 +206,7 @@ class Preset:
             model_weights=model_weights,
             thresholds=thresholds,
             default_threshold=default,
+            keep_best=base.keep_best if raw.keep_best is None else raw.keep_best,
             ladder=raw.ladder if raw.ladder is not None else base.ladder,
             calibrated=False,
             note=f"user preset on {base_name}",
@@ -270,6 +275,7 @@ def apply_calibration(
             base,
             thresholds={**base.thresholds, **micro},
             model_weights={**base.model_weights, **model_weights},
+            keep_best=bool(entry.get("keep_best", base.keep_best)),
             calibrated=True,
             note=(
                 f"micro thresholds calibrated on {n} held-out utterances (WER at most "

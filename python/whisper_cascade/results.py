@@ -128,6 +128,17 @@ class KeptRun:
     score: Score
     decision: Decision
     rate_s: float  # observed seconds per (relative cost × share of the audio)
+    attempt: int = -1  # index of the attempt in the decision history
+
+    def outranks(self, other: KeptRun) -> bool:
+        """True when this (later) run's transcript should be returned rather than ``other``'s:
+        a higher score wins, the later (larger) rung wins ties, and a suspected hallucination
+        never beats a transcript without that flag."""
+        mine = self.decision.reason == "hallucination_suspected"
+        theirs = other.decision.reason == "hallucination_suspected"
+        if mine != theirs:
+            return theirs
+        return self.score.value >= other.score.value
 
 
 def build_result(
@@ -137,6 +148,7 @@ def build_result(
     best: KeptRun,
     history: list[Attempt],
     *,
+    kept: KeptRun | None = None,
     start: int,
     started: float,
     feats: AudioFeatures | None,
@@ -148,10 +160,13 @@ def build_result(
     content_class: str,
     wer: float | None = None,
 ) -> CascadeResult:
-    """Assemble the :class:`CascadeResult` of a finished climb (``started``: perf_counter)."""
+    """Assemble the :class:`CascadeResult` of a finished climb (``started``: perf_counter).
+
+    ``best`` is the last run; ``kept``, when given, the run whose transcript is returned
+    (the best-scoring one)."""
     total = time.perf_counter() - started
     largest = max(ladder.models, key=lambda m: m.relative_cost)
-    estimate = best.rate_s * largest.relative_cost
+    estimate = best.rate_s * largest.relative_cost  # from the last run
     tried = [h for h in history if h.reason != "budget_exhausted"]
     if budget_hit:
         reason = "budget_exhausted"
@@ -159,6 +174,7 @@ def build_result(
         reason = "accepted"
     else:
         reason = next(h.reason for h in reversed(tried) if h.reason != "accepted")
+    last, best = best, kept or best
     tr = best.transcription
     metrics: dict[str, Any] = dict(tr.confidence)
     metrics.update(
@@ -173,6 +189,8 @@ def build_result(
         "escalation_count": max(0, len(tried) - 1),
         "escalation_reason": reason,
         "accepted": best.decision.accept,
+        "kept_attempt": best.attempt if best.attempt >= 0 else len(history) - 1,
+        "kept_best_score": best is not last,
         "decision_metrics": metrics,
         "decision_history": [h.to_dict() for h in history],
         "processing_time_s": total,

@@ -7,8 +7,9 @@ own transcripts (:func:`whisper_cascade.weight_fit.fit_table_weights`; ``--no-we
 the defaults), rescores the table with them, then fits, for each built-in preset, the
 cheapest thresholds whose WER stays within the preset's allowance over always running the
 largest model (:func:`whisper_cascade.fitting.fit_thresholds`, with its guard against
-thresholds on the edge of a WER cliff). The run table can be saved (``--save-table``) and
-refitted without transcribing again (``--table``).
+thresholds on the edge of a WER cliff), once keeping the last transcript and once the
+best-scoring one (``keep_best``); the cheaper fit wins. The run table can be saved
+(``--save-table``) and refitted without transcribing again (``--table``).
 
 The calibration corpus must not overlap the sets the cascade is benchmarked on.
 """
@@ -98,11 +99,19 @@ def calibrate(
     table = rescore(table, weights)
     presets: dict[str, Any] = {}
     for name, allowance in allowances.items():
-        thresholds = fit_thresholds(table, allowance)
+        # Both ways of keeping a transcript are fitted; the cheaper one (then the more
+        # accurate) on the calibration set wins.
+        fits = []
+        for keep_best in (False, True):
+            thresholds = fit_thresholds(table, allowance, keep_best=keep_best)
+            outcome = simulate(table, thresholds, keep_best=keep_best)
+            fits.append((outcome.cost, outcome.wer, keep_best, thresholds, outcome))
+        cost, wer, keep_best, thresholds, outcome = min(fits, key=lambda f: (f[0], f[1]))
         presets[name] = {
             "max_wer_increase": allowance,
             "thresholds": thresholds,
-            "fit_set": simulate(table, thresholds).to_dict(),
+            "keep_best": keep_best,
+            "fit_set": outcome.to_dict(),
         }
     return {
         "ladder_models": list(table.models),
