@@ -138,6 +138,7 @@ class Def:
     thresholds: dict[str, float] = field(default_factory=dict)
     default_threshold: float | None = None
     model_weights: dict[str, dict[str, float]] = field(default_factory=dict)
+    keep_best: bool | None = None
 
 
 def test_per_model_weights_and_their_precedence() -> None:
