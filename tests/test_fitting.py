@@ -169,3 +169,78 @@ def test_fit_policy_keeps_the_base_presets_rule() -> None:
     finally:
         fitting.get_preset = original  # type: ignore[assignment]
     assert report["learned"]["wer"] == 0.0
+
+
+def _started(item: FitItem, start: int) -> FitItem:
+    return FitItem(item.content_class, item.ref_words, item.runs, item.audio, start=start)
+
+
+def test_preselect_starts_items_at_their_rung() -> None:
+    # Noisy items (start 1): the small model is wrong but sure of itself.
+    noisy = [_started(_item("a", (0.9, 3), (0.5, 0)), 1) for _ in range(10)]
+    clean = [_item("a", (0.9, 0), (0.9, 0)) for _ in range(10)]
+    table = _two(noisy + clean)
+    from_zero = simulate(table, [0.5])
+    assert from_zero.edits == 30 and from_zero.cost == 20 * 1.0
+    skipped = simulate(table, [0.5], preselect=True)
+    assert skipped.edits == 0 and skipped.cost == 10 * 6.0 + 10 * 1.0
+    assert skipped.escalation_rate == 0.0 and skipped.time_s == pytest.approx(10 * 0.2 + 10 * 0.1)
+    # keep_best never keeps a rung that did not run, however well it scored
+    assert simulate(table, [NEVER], keep_best=True, preselect=True).edits == 0
+    assert simulate(table, [NEVER], keep_best=True).edits == 30
+    # the fit knows pre-selection saves the wrong cheap transcripts
+    assert fit_thresholds(table, 0.0) == {"micro-s": NEVER}
+    assert fit_thresholds(table, 0.0, preselect=True)["micro-s"] <= 0.9
+    with pytest.raises(InvalidArgumentError, match="starts at rung 2"):
+        _two([_started(clean[0], 2)])
+
+
+def test_starts_under_a_preset() -> None:
+    table = RunTable(
+        ("micro-xs-q8_0", "micro-s", "micro-m"),
+        (1.0, 2.0, 3.0),
+        tuple(_started(_item("a", (0.5, 0), (0.5, 0), (0.5, 0)), k) for k in (0, 1, 2)),
+    )
+    base = fitting.get_preset("balanced").with_overrides(never_skip=frozenset())
+    assert [i.start for i in fitting.starts_under(table, base).items] == [0, 1, 2]
+    kept = base.with_overrides(never_skip=frozenset({"micro-s"}))
+    assert [i.start for i in fitting.starts_under(table, kept).items] == [0, 1, 1]
+    kept = base.with_overrides(never_skip=frozenset({"micro-xs"}))
+    assert [i.start for i in fitting.starts_under(table, kept).items] == [0, 0, 0]
+    off = base.with_overrides(preselect=False)
+    assert [i.start for i in fitting.starts_under(table, off).items] == [0, 0, 0]
+
+
+def test_lowest_wer_within_a_cost_budget(monkeypatch: pytest.MonkeyPatch) -> None:
+    items = (
+        [_item("a", (0.8, 0), (0.9, 0), (0.9, 0)) for _ in range(6)]
+        + [_item("a", (0.3, 4), (0.7, 0), (0.9, 0)) for _ in range(6)]
+        + [_item("a", (0.2, 4), (0.3, 4), (0.9, 0)) for _ in range(6)]
+    )
+    table = RunTable(("s", "m", "l"), (1.0, 2.5, 6.0), tuple(items))
+    # enough for the perfect policy (6 + 21 + 57 = 84): no word lost, nothing wasted
+    for budget in (84.0, 200.0):
+        th = fitting.fit_lowest_wer(table, budget)
+        out = simulate(table, th)
+        assert out.edits == 0 and out.cost == 84.0
+    # less: the best the budget allows (the m rung fixes the middle group cheaply)
+    th = fitting.fit_lowest_wer(table, 50.0)
+    out = simulate(table, th)
+    assert out.cost == 48.0 and out.edits == 6 * 4
+    # nothing fits: every rung accepts
+    assert simulate(table, fitting.fit_lowest_wer(table, 1.0)).cost == 18 * 1.0
+    monkeypatch.setattr(fitting, "EXHAUSTIVE_MAX", 0)
+    assert simulate(table, fitting.fit_lowest_wer(table, 84.0)).edits == 0
+    with pytest.raises(InvalidArgumentError, match="finite"):
+        fitting.fit_lowest_wer(table, float("nan"))
+    assert fitting.fit_lowest_wer(RunTable(("s",), (1.0,), ()), 1.0) == {}
+
+
+def test_lowest_wer_is_smoothed_over_grid_neighbours() -> None:
+    # One lucky threshold (0.5) fixes a file; the grid points around it lose words.
+    items = [_item("a", (0.5, 0), (0.5, 1))] + [
+        _item("a", (0.5 + 0.02 * k, 0 if k % 2 else 2), (0.9, 0)) for k in range(1, 20)
+    ]
+    table = _two(items)
+    th = fitting.fit_lowest_wer(table, 1000.0)["micro-s"]
+    assert th > 0.88  # escalating everything is the robust lowest WER here

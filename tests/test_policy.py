@@ -13,7 +13,7 @@ from whisper_cascade.confidence import TokenArrays
 from whisper_cascade.errors import InvalidArgumentError
 from whisper_cascade.features import AudioFeatures
 from whisper_cascade.ladders import Ladder, builtin_ladders, get_ladder, spec_for
-from whisper_cascade.policy import Score, Weights, decide, preselect, score
+from whisper_cascade.policy import Score, Weights, decide, preselect, rule_rung, score
 from whisper_cascade.presets import OPENAI_LIMIT_METRICS, Preset, builtin_presets, get_preset
 from whisper_cascade.stitch import shift_tokens, stitch_tokens, weak_spans
 from whisper_cascade.transcriber import Segment, Transcription
@@ -191,6 +191,19 @@ def test_preselect_rules() -> None:
     )
     with pytest.raises(InvalidArgumentError):
         preselect(feats(), [], p)
+
+
+def test_preselect_never_skips_what_the_preset_keeps() -> None:
+    rungs = ["tiny", "micro-xs-q8_0", "micro-s-q8_0"]
+    p = get_preset("balanced").with_overrides(never_skip=frozenset({"micro-xs"}))
+    assert not p.may_skip("micro-xs-q8_0") and p.may_skip("tiny") and p.may_skip("micro-s")
+    # the rules would skip one or two rungs; the kept model caps them at rung 1
+    assert preselect(feats(snr_db=6.0), rungs, p) == (1, "noisy_or_complex")
+    assert preselect(feats(snr_db=0.0), rungs, p) == (1, "no_skip")
+    assert preselect(feats(snr_db=0.0), rungs[1:], p) == (0, "no_skip")
+    assert preselect(feats(), rungs[1:], p) == (0, "short_clean")
+    assert rule_rung(feats(snr_db=0.0), 3) == (2, "very_noisy_or_complex")
+    assert rule_rung(feats(duration_s=120.0, snr_db=15.0), 3) == (None, "default")
 
 
 def test_ladders() -> None:

@@ -27,7 +27,7 @@ from whisper_cascade.ladders import Ladder, folder_ladders, get_ladder
 from whisper_cascade.learned import LearnedPolicy, save_policy
 from whisper_cascade.manifest import read_manifest
 from whisper_cascade.models import resolve_model
-from whisper_cascade.policy import score
+from whisper_cascade.policy import rule_rung, score
 from whisper_cascade.presets import get_preset
 from whisper_cascade.store import FeedbackRecord, Store
 from whisper_cascade.transcriber import Transcriber
@@ -140,6 +140,7 @@ def collect_runs(
                     tuple(runs),
                     record.audio_path,
                     speech_ratio=float(feats.speech_ratio),
+                    start=rule_rung(feats, len(specs))[0] or 0,
                 )  # fmt: skip
             )
             if progress:

@@ -7,7 +7,9 @@ transcript is accepted when its score reaches the rung's threshold and no halluc
 suspected; the last rung always accepts. The transcript kept is the last one, or with
 ``keep_best`` (a preset's :attr:`~whisper_cascade.presets.Preset.keep_best`, as in the cascade)
 the best-scoring of the rungs that ran (ties to the later rung, hallucination suspects last).
-The cost of an item is the sum of the relative costs of the rungs that ran.
+With ``preselect`` each item starts at the rung the pre-selection rules chose for it
+(:attr:`FitItem.start`) instead of rung 0. The cost of an item is the sum of the relative costs
+of the rungs that ran.
 
 :func:`fit_thresholds` searches a grid (0, 0.02, ..., 1, and 1.01 = never accept at that rung)
 for the vector of the cheapest total cost subject to
@@ -17,6 +19,8 @@ for the vector of the cheapest total cost subject to
 Overfitting guard: a vector is admissible only if it AND each grid neighbour one step lower in
 one coordinate (a riskier policy) meet the constraint, so a threshold that sits on the edge of
 a WER cliff of the fit set is never picked. "Always the last rung" is always admissible.
+
+:func:`fit_lowest_wer` answers the other question: the lowest WER within a cost budget.
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ import itertools
 import math
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -33,7 +37,7 @@ import numpy.typing as npt
 
 from whisper_cascade.errors import InvalidArgumentError
 from whisper_cascade.learned import LearnedPolicy
-from whisper_cascade.presets import get_preset
+from whisper_cascade.presets import Preset, get_preset
 
 __all__ = [
     "EXHAUSTIVE_MAX",
@@ -43,9 +47,11 @@ __all__ = [
     "ModelRun",
     "Outcome",
     "RunTable",
+    "fit_lowest_wer",
     "fit_policy",
     "fit_thresholds",
     "simulate",
+    "starts_under",
 ]
 
 NEVER = 1.01
@@ -70,14 +76,16 @@ class ModelRun:
 
 @dataclass(frozen=True)
 class FitItem:
-    """One feedback item: its class, reference word count, one run per ladder model, and its
-    speech ratio (from the audio features; the score reads it)."""
+    """One feedback item: its class, reference word count, one run per ladder model, its
+    speech ratio (from the audio features; the score reads it) and the rung the pre-selection
+    rules start it on (:func:`whisper_cascade.policy.rule_rung`; 0 when they defer)."""
 
     content_class: str
     ref_words: int
     runs: tuple[ModelRun, ...]
     audio: str = ""
     speech_ratio: float | None = None
+    start: int = 0
 
 
 @dataclass(frozen=True)
@@ -97,6 +105,10 @@ class RunTable:
                     f"item {item.audio or '?'} has {len(item.runs)} runs for "
                     f"{len(self.models)} models"
                 )
+            if not 0 <= item.start < len(self.models):
+                raise InvalidArgumentError(
+                    f"item {item.audio or '?'} starts at rung {item.start} of {len(self.models)}"
+                )
 
     def subset(self, keep: Sequence[bool] | npt.NDArray[np.bool_]) -> RunTable:
         """The table of the items where ``keep`` is true."""
@@ -104,8 +116,9 @@ class RunTable:
             self.models, self.costs, tuple(i for i, k in zip(self.items, keep, strict=True) if k)
         )
 
-    def arrays(self) -> dict[str, npt.NDArray[Any]]:
-        """Scores, flags, edits, times (items × models) and reference words (items)."""
+    def arrays(self, preselect: bool = False) -> dict[str, npt.NDArray[Any]]:
+        """Scores, flags, edits, times (items × models), reference words and start rungs
+        (items; all 0 without ``preselect``)."""
 
         def grid(attr: str, dtype: Any) -> npt.NDArray[Any]:
             rows = [[getattr(r, attr) for r in item.runs] for item in self.items]
@@ -117,6 +130,7 @@ class RunTable:
             "edits": grid("edits", np.float64),
             "time": grid("time_s", np.float64),
             "words": np.array([i.ref_words for i in self.items], dtype=np.float64),
+            "start": np.array([i.start if preselect else 0 for i in self.items], dtype=np.int64),
         }
 
 
@@ -152,24 +166,32 @@ def _rate(edits: float, words: float) -> float:
 
 
 def _kept_rungs(arrays: Mapping[str, npt.NDArray[Any]]) -> npt.NDArray[np.int64]:
-    """``out[i, r]``: the rung whose transcript item ``i`` keeps when rungs ``0..r`` ran."""
+    """``out[i, r]``: the rung whose transcript item ``i`` keeps when rungs ``start..r`` ran."""
     scores = np.where(arrays["flagged"], -np.inf, arrays["score"])
     n, m = scores.shape
+    # Rungs below the start never ran: below every real score, and not even a tie wins.
+    before_start = np.arange(m)[None, :] < arrays["start"][:, None]
+    scores = np.where(before_start, -np.inf, scores)
     out = np.zeros((n, m), dtype=np.int64)
     top, idx = scores[:, 0].copy(), np.zeros(n, dtype=np.int64)
     for r in range(1, m):
-        later = scores[:, r] >= top
+        later = (scores[:, r] >= top) & ~before_start[:, r]
         top, idx = np.where(later, scores[:, r], top), np.where(later, r, idx)
         out[:, r] = idx
     return out
 
 
 def _final_rungs(
-    scores: npt.NDArray[np.float64], flagged: npt.NDArray[np.bool_], th: npt.NDArray[np.float64]
+    arrays: Mapping[str, npt.NDArray[Any]], th: npt.NDArray[np.float64]
 ) -> npt.NDArray[np.int64]:
-    """Final rung per (vector, item): ``th`` is vectors × (models − 1)."""
+    """Final rung per (vector, item): ``th`` is vectors × (models − 1), or vectors × items ×
+    (models − 1) for per-item thresholds."""
+    scores, flagged = arrays["score"], arrays["flagged"]
     m = scores.shape[1]
-    accept = (scores[None, :, : m - 1] >= th[:, None, :]) & ~flagged[None, :, : m - 1]
+    ran = np.arange(m - 1)[None, :] >= arrays["start"][:, None]
+    per_item = th if th.ndim == 3 else th[:, None, :]
+    accept = (scores[None, :, : m - 1] >= per_item) & ~flagged[None, :, : m - 1]
+    accept &= ran[None, :, :]
     accept = np.concatenate([accept, np.ones(accept.shape[:2] + (1,), dtype=bool)], axis=2)
     final: npt.NDArray[np.int64] = np.argmax(accept, axis=2)
     return final
@@ -183,16 +205,17 @@ def _totals(
 ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
     """(total edits, total cost) per threshold vector (rows of ``th``)."""
     cum_cost = np.cumsum(np.asarray(table.costs, dtype=np.float64))
+    skipped_cost = (cum_cost - np.asarray(table.costs))[arrays["start"]].sum()
     edits_out = np.empty(len(th))
     cost_out = np.empty(len(th))
     n = len(table.items)
     kept = _kept_rungs(arrays) if keep_best else np.tile(np.arange(len(table.models)), (n, 1))
     for lo in range(0, len(th), _CHUNK):
         part = th[lo : lo + _CHUNK]
-        final = _final_rungs(arrays["score"], arrays["flagged"], part)
+        final = _final_rungs(arrays, part)
         rows = np.arange(n)[None, :]
         edits_out[lo : lo + len(part)] = arrays["edits"][rows, kept[rows, final]].sum(axis=1)
-        cost_out[lo : lo + len(part)] = cum_cost[final].sum(axis=1)
+        cost_out[lo : lo + len(part)] = cum_cost[final].sum(axis=1) - skipped_cost
     return edits_out, cost_out
 
 
@@ -213,30 +236,32 @@ def simulate(
     class_thresholds: Mapping[str, Mapping[str, float]] | None = None,
     *,
     keep_best: bool = False,
+    preselect: bool = False,
 ) -> Outcome:
-    """Replay whole-file escalation from rung 0 under these thresholds (see the module doc).
+    """Replay whole-file escalation under these thresholds (see the module doc).
 
     ``thresholds`` is one value per model but the last, or a mapping by model name (a missing
     model never accepts); ``class_thresholds`` override them for items of a class.
-    ``keep_best`` keeps the best-scoring transcript of the rungs that ran, not the last.
+    ``keep_best`` keeps the best-scoring transcript of the rungs that ran, not the last;
+    ``preselect`` starts each item at its pre-selected rung instead of rung 0.
     """
-    arrays = table.arrays()
-    n, m = len(table.items), len(table.models)
+    arrays = table.arrays(preselect)
+    n = len(table.items)
     default = _vector(table, thresholds)
     named = dict(zip(table.models[:-1], default, strict=True))
     per_class = {c: _vector(table, {**named, **t}) for c, t in (class_thresholds or {}).items()}
     if n == 0:
         return Outcome(0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, {})
     th = np.array([per_class.get(i.content_class, default) for i in table.items]).reshape(n, -1)
-    accept = (arrays["score"][:, : m - 1] >= th) & ~arrays["flagged"][:, : m - 1]
-    accept = np.concatenate([accept, np.ones((n, 1), dtype=bool)], axis=1)
-    final = np.argmax(accept, axis=1)
+    final = _final_rungs(arrays, th[None, :, :])[0]
+    start = arrays["start"]
     rows = np.arange(n)
     kept = _kept_rungs(arrays)[rows, final] if keep_best else final
     edits = float(arrays["edits"][rows, kept].sum())
     words = float(arrays["words"].sum())
-    cost = float(np.cumsum(np.asarray(table.costs))[final].sum())
-    time_s = float(sum(arrays["time"][i, : final[i] + 1].sum() for i in range(n)))
+    cum_cost = np.cumsum(np.asarray(table.costs))
+    cost = float((cum_cost[final] - (cum_cost - np.asarray(table.costs))[start]).sum())
+    time_s = float(sum(arrays["time"][i, start[i] : final[i] + 1].sum() for i in range(n)))
     usage = Counter(table.models[int(f)] for f in kept)
     return Outcome(
         n=n,
@@ -245,7 +270,7 @@ def simulate(
         ref_words=words,
         cost=cost,
         time_s=time_s,
-        escalation_rate=float(np.mean(final > 0)),
+        escalation_rate=float(np.mean(final > start)),
         model_usage=dict(sorted(usage.items(), key=lambda kv: (-kv[1], kv[0]))),
     )
 
@@ -291,16 +316,17 @@ def fit_thresholds(
     grid: Sequence[float] = GRID,
     *,
     keep_best: bool = False,
+    preselect: bool = False,
 ) -> dict[str, float]:
     """The cheapest admissible thresholds (one per model but the last; see the module doc);
-    ``keep_best`` as in :func:`simulate`."""
+    ``keep_best`` and ``preselect`` as in :func:`simulate`."""
     if not (math.isfinite(max_wer_increase) and max_wer_increase >= 0):
         raise InvalidArgumentError(f"max_wer_increase must be >= 0, got {max_wer_increase}")
     values = np.array(sorted({float(g) for g in grid} | {NEVER}), dtype=np.float64)
     k = len(table.models) - 1
     if k == 0 or not table.items:
         return {m: NEVER for m in table.models[:-1]}
-    arrays = table.arrays()
+    arrays = table.arrays(preselect)
     baseline = float(arrays["edits"][:, -1].sum())
     limit = baseline + max_wer_increase * float(arrays["words"].sum()) + 1e-9
     top = len(values) - 1
@@ -315,6 +341,73 @@ def fit_thresholds(
                 idx = np.repeat(best[None, :], len(values), axis=0)
                 idx[:, j] = np.arange(len(values))
                 best = _best(table, arrays, idx, limit, values, keep_best)
+            if np.array_equal(best, before):
+                break
+    return {m: float(values[i]) for m, i in zip(table.models[:-1], best, strict=True)}
+
+
+def starts_under(table: RunTable, preset: Preset) -> RunTable:
+    """``table`` with each item's start rung as ``preset`` would choose it: 0 without
+    pre-selection, else the rules' rung, never past a model the preset must not skip."""
+    first_kept = next(
+        (i for i, m in enumerate(table.models) if not preset.may_skip(m)), len(table.models)
+    )
+    items = tuple(
+        replace(i, start=min(i.start, first_kept) if preset.preselect else 0) for i in table.items
+    )
+    return RunTable(table.models, table.costs, items)
+
+
+def fit_lowest_wer(
+    table: RunTable,
+    max_cost: float,
+    grid: Sequence[float] = GRID,
+    *,
+    keep_best: bool = False,
+    preselect: bool = False,
+) -> dict[str, float]:
+    """The thresholds of the lowest WER whose total cost stays within ``max_cost`` (summed
+    relative costs over the table); ``keep_best`` and ``preselect`` as in :func:`simulate`.
+
+    Overfitting guard: a vector's edits are averaged with those of its grid neighbours (one
+    step either way in each coordinate), so a lucky dip of the fit set is not picked. Ties go
+    to the cheaper vector. When nothing fits the budget, every rung accepts (the cheapest).
+    """
+    if not math.isfinite(max_cost):
+        raise InvalidArgumentError(f"max_cost must be finite, got {max_cost}")
+    values = np.array(sorted({float(g) for g in grid} | {NEVER}), dtype=np.float64)
+    k = len(table.models) - 1
+    if k == 0 or not table.items:
+        return {m: NEVER for m in table.models[:-1]}
+    arrays = table.arrays(preselect)
+
+    def pick(idx: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
+        edits, cost = _totals(table, arrays, values[idx], keep_best)
+        smoothed, count = edits.copy(), 1
+        for j in range(k):
+            for step in (-1, 1):
+                near = idx.copy()
+                near[:, j] = np.clip(near[:, j] + step, 0, len(values) - 1)
+                smoothed += _totals(table, arrays, values[near], keep_best)[0]
+                count += 1
+        over = cost > max_cost + 1e-9
+        # within the budget: lowest smoothed edits, then cheapest; over it: cheapest
+        order = np.lexsort(
+            (cost, np.where(over, 0.0, smoothed / count), np.where(over, cost, 0.0), over)
+        )
+        best: npt.NDArray[np.int64] = idx[order[0]]
+        return best
+
+    if len(values) ** k <= EXHAUSTIVE_MAX:
+        best = pick(np.array(list(itertools.product(range(len(values)), repeat=k))))
+    else:
+        best = np.zeros(k, dtype=np.int64)
+        for _ in range(20):
+            before = best.copy()
+            for j in range(k):
+                idx = np.repeat(best[None, :], len(values), axis=0)
+                idx[:, j] = np.arange(len(values))
+                best = pick(idx)
             if np.array_equal(best, before):
                 break
     return {m: float(values[i]) for m, i in zip(table.models[:-1], best, strict=True)}
@@ -341,29 +434,30 @@ def fit_policy(
         raise InvalidArgumentError("no feedback items to fit on")
     base = get_preset(base_preset)
     keep_best = base.keep_best
-    thresholds = fit_thresholds(table, max_wer_increase, grid, keep_best=keep_best)
+    table = starts_under(table, base)
+    thresholds = fit_thresholds(table, max_wer_increase, grid, keep_best=keep_best, preselect=True)
     counts = Counter(i.content_class for i in table.items)
     classes: dict[str, dict[str, float]] = {}
     for name, count in sorted(counts.items()):
         if count >= min_class_items:
             keep = [i.content_class == name for i in table.items]
             classes[name] = fit_thresholds(
-                table.subset(keep), max_wer_increase, grid, keep_best=keep_best
+                table.subset(keep), max_wer_increase, grid, keep_best=keep_best, preselect=True
             )
     largest = simulate(table, {})
     limit = largest.wer + max_wer_increase + 1e-12
-    learned = simulate(table, thresholds, classes, keep_best=keep_best)
+    learned = simulate(table, thresholds, classes, keep_best=keep_best, preselect=True)
     dropped = False
     if classes and learned.wer > limit:
         classes, dropped = {}, True
-        learned = simulate(table, thresholds, keep_best=keep_best)
+        learned = simulate(table, thresholds, keep_best=keep_best, preselect=True)
     base_th = {m: base.threshold_for(m) for m in table.models[:-1]}
     base_classes = {c: {m: base.threshold_for(m, c) for m in table.models[:-1]} for c in counts}
     report = {
         "learned": learned.to_dict(),
         "base": {
             "preset": base.name,
-            **simulate(table, base_th, base_classes, keep_best=keep_best).to_dict(),
+            **simulate(table, base_th, base_classes, keep_best=keep_best, preselect=True).to_dict(),
         },
         "always_largest": largest.to_dict(),
         "n_per_class": dict(sorted(counts.items())),
@@ -371,7 +465,8 @@ def fit_policy(
         "min_class_items": min_class_items,
         "class_thresholds_dropped": dropped,
         "guard": "lower grid neighbours must also meet the WER limit",
-        "simulation": "whole-file escalation from the first rung",
+        "simulation": "whole-file escalation from the rung the base preset's pre-selection "
+        "rules choose",
     }
     return LearnedPolicy(
         ladder=ladder,

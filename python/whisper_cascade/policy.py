@@ -49,6 +49,7 @@ __all__ = [
     "Weights",
     "decide",
     "preselect",
+    "rule_rung",
     "score",
 ]
 
@@ -228,6 +229,21 @@ def decide(
     return Decision(False, "score_below_threshold", threshold)
 
 
+def rule_rung(features: AudioFeatures, n_rungs: int) -> tuple[int | None, str]:
+    """What the pre-selection rules alone say for audio with these features: a rung (None:
+    the preset's default) and why. See :func:`preselect`."""
+    if features.speech_ratio < NO_SPEECH_RATIO:
+        return 0, "no_speech"
+    snr, complexity = features.snr_db, features.complexity
+    if snr < VERY_NOISY_SNR_DB or complexity >= VERY_COMPLEX:
+        return min(2, n_rungs - 1), "very_noisy_or_complex"
+    if snr < NOISY_SNR_DB or complexity >= COMPLEX:
+        return min(1, n_rungs - 1), "noisy_or_complex"
+    if features.duration_s <= SHORT_S and snr >= CLEAN_SNR_DB:
+        return 0, "short_clean"
+    return None, "default"
+
+
 def preselect(
     features: AudioFeatures | None, ladder: Sequence[object], preset: Preset
 ) -> tuple[int, str]:
@@ -235,7 +251,8 @@ def preselect(
 
     Rules: no analysis or pre-selection off → the preset's default rung; no speech or short and
     clean → the smallest; very noisy or very complex → skip two rungs; noisy or complex → skip
-    the smallest. Never past the last rung.
+    the smallest. Never past the last rung, and never past a model the preset must not skip
+    (:meth:`~whisper_cascade.presets.Preset.may_skip`; reason ``"no_skip"``).
     """
     n = len(ladder)
     if n == 0:
@@ -245,13 +262,10 @@ def preselect(
         return default, "no_analysis"
     if not preset.preselect:
         return default, "preselect_off"
-    if features.speech_ratio < NO_SPEECH_RATIO:
-        return 0, "no_speech"
-    snr, complexity = features.snr_db, features.complexity
-    if snr < VERY_NOISY_SNR_DB or complexity >= VERY_COMPLEX:
-        return min(2, n - 1), "very_noisy_or_complex"
-    if snr < NOISY_SNR_DB or complexity >= COMPLEX:
-        return min(1, n - 1), "noisy_or_complex"
-    if features.duration_s <= SHORT_S and snr >= CLEAN_SNR_DB:
-        return 0, "short_clean"
-    return default, "default"
+    index, reason = rule_rung(features, n)
+    if index is None:
+        return default, reason
+    for i in range(index):
+        if not preset.may_skip(str(getattr(ladder[i], "name", ladder[i]))):
+            return i, "no_skip"
+    return index, reason

@@ -4,9 +4,12 @@ Built in: ``fast``, ``balanced`` (the default) and ``accurate``.
 
 * Thresholds for the micro zoo (``micro-s``, ``micro-m``, ``micro-l``) come from the calibration
   file shipped with the models (``data/models/calibration.json``, written by
-  ``python -m whisper_cascade.zoo.calibrate`` on a held-out calibration corpus): for each preset,
-  the cheapest thresholds whose WER stays within the preset's allowance over always running the
-  largest model. The same file holds decision weights fitted for each of its models
+  ``python -m whisper_cascade.zoo.calibrate`` on a held-out calibration corpus): for ``fast``
+  and ``balanced`` the cheapest thresholds whose WER stays within the preset's allowance over
+  always running the largest model, for ``accurate`` the most accurate ones whose cost stays
+  within that of running only the largest model; with each, whether the preset keeps the
+  best-scoring transcript (``keep_best``) and whether pre-selection may skip the ladder's
+  cheaper models (``preselect``; when not, they go to ``never_skip``). The same file holds decision weights fitted for each of its models
   (``model_weights``: a model's transcripts are scored with its own, see
   :meth:`Preset.weights_for`). Without that file they are placeholders and ``calibrated`` is
   False.
@@ -107,6 +110,9 @@ class Preset:
     ``model_weights`` are weights fitted for one model (by name), used for its transcripts
     instead of ``weights``. ``keep_best``: return the best-scoring transcript of the rungs that
     ran instead of the last one (pays when rungs are close in accuracy but err differently).
+    ``never_skip``: models (by name; quantized names fall back to their base model's) that the
+    pre-selection rules must not skip on noisy or complex audio (calibrated: skipping them did
+    not pay on the calibration corpus).
     """
 
     name: str
@@ -122,10 +128,12 @@ class Preset:
     class_thresholds: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
     model_weights: Mapping[str, Weights] = field(default_factory=dict)
     keep_best: bool = False
+    never_skip: frozenset[str] = frozenset()
 
     def __post_init__(self) -> None:
         if not self.name:
             raise InvalidArgumentError("a preset needs a name")
+        object.__setattr__(self, "never_skip", frozenset(str(m) for m in self.never_skip))
         _check_threshold("default_threshold", self.default_threshold)
         checked = {str(k): _check_threshold(str(k), v) for k, v in self.thresholds.items()}
         object.__setattr__(self, "thresholds", MappingProxyType(checked))
@@ -146,6 +154,10 @@ class Preset:
             if candidate in self.model_weights:
                 return self.model_weights[candidate]
         return self.weights
+
+    def may_skip(self, model: str) -> bool:
+        """Whether pre-selection may start past ``model`` (see ``never_skip``)."""
+        return not any(candidate in self.never_skip for candidate in _name_variants(model))
 
     def threshold_for(self, model: str, content_class: str | None = None) -> float:
         """The score a transcript by ``model`` needs to be accepted.
@@ -270,16 +282,27 @@ def apply_calibration(
             raise InvalidArgumentError(f"calibration of preset {name!r} needs 'thresholds'")
         micro = {_name_variants(str(m))[-1]: v for m, v in entry["thresholds"].items()}
         base = out[name]
-        allowance = entry.get("max_wer_increase", "?")
+        never_skip = base.never_skip
+        if entry.get("preselect", True) is False:
+            skippable = calibration.get("ladder_models", [])[:-1]
+            never_skip = never_skip | {_name_variants(str(m))[-1] for m in skippable}
+        if "max_cost_share" in entry:
+            target = (
+                f"lowest WER at most {entry['max_cost_share']}× the cost of running only the "
+                "largest model"
+            )
+        else:
+            target = f"WER at most {entry.get('max_wer_increase', '?')} above always-largest"
         out[name] = replace(
             base,
             thresholds={**base.thresholds, **micro},
             model_weights={**base.model_weights, **model_weights},
             keep_best=bool(entry.get("keep_best", base.keep_best)),
+            never_skip=never_skip,
             calibrated=True,
             note=(
-                f"micro thresholds calibrated on {n} held-out utterances (WER at most "
-                f"{allowance} above always-largest); OpenAI thresholds: derived from "
+                f"micro thresholds calibrated on {n} held-out utterances ({target}); "
+                "OpenAI thresholds: derived from "
                 "openai-whisper's fallback criteria, uncalibrated here"
             ),
         )

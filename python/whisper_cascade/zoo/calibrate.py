@@ -5,11 +5,16 @@
 every utterance (as ``whisper-cascade learn`` does), fits each model's decision weights on its
 own transcripts (:func:`whisper_cascade.weight_fit.fit_table_weights`; ``--no-weights`` keeps
 the defaults), rescores the table with them, then fits, for each built-in preset, the
-cheapest thresholds whose WER stays within the preset's allowance over always running the
-largest model (:func:`whisper_cascade.fitting.fit_thresholds`, with its guard against
-thresholds on the edge of a WER cliff), once keeping the last transcript and once the
-best-scoring one (``keep_best``); the cheaper fit wins. The run table can be saved
-(``--save-table``) and refitted without transcribing again (``--table``).
+thresholds: for ``fast`` and ``balanced`` the cheapest whose WER stays within the preset's
+allowance over always running the largest model (:func:`whisper_cascade.fitting.fit_thresholds`,
+with its guard against thresholds on the edge of a WER cliff), for ``accurate`` the most
+accurate whose cost stays within that of running only the largest model on every file
+(:func:`whisper_cascade.fitting.fit_lowest_wer`, WER smoothed over grid neighbours). Each is
+fitted keeping the last transcript and the best-scoring one (``keep_best``), with and without
+the pre-selection rules (``preselect``: without it, the preset never skips the ladder's
+cheaper models); the best fit wins, ties going to pre-selection. The run table can be saved
+(``--save-table``) and refitted without transcribing again (``--table``). Both options repeat:
+several corpora (e.g. one of seen voices, one of unseen voices) or tables are fitted as one.
 
 The calibration corpus must not overlap the sets the cascade is benchmarked on.
 """
@@ -20,21 +25,33 @@ import argparse
 import json
 import math
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 from whisper_cascade.errors import InvalidArgumentError
 from whisper_cascade.feedback import collect_runs, records_from_manifest
-from whisper_cascade.fitting import FitItem, ModelRun, RunTable, fit_thresholds, simulate
+from whisper_cascade.fitting import (
+    FitItem,
+    ModelRun,
+    Outcome,
+    RunTable,
+    fit_lowest_wer,
+    fit_thresholds,
+    simulate,
+)
 from whisper_cascade.policy import Weights
 from whisper_cascade.weight_fit import ScoredRun, aucs, fit_table_weights, rescore
 
-__all__ = ["ALLOWANCES", "calibrate", "load_table", "save_table"]
+__all__ = ["ALLOWANCES", "BUDGETS", "calibrate", "load_table", "merge_tables", "save_table"]
 
-ALLOWANCES: Mapping[str, float] = {"accurate": 0.0, "balanced": 0.005, "fast": 0.03}
-"""WER (a fraction) each built-in preset may add over always running the largest model."""
+ALLOWANCES: Mapping[str, float] = {"balanced": 0.005, "fast": 0.03}
+"""WER (a fraction) these presets may add over always running the largest model; each gets
+the cheapest policy within it."""
+BUDGETS: Mapping[str, float] = {"accurate": 1.0}
+"""Cost these presets may spend, as a share of running only the largest model on every file;
+each gets the most accurate policy within it."""
 
 
 def save_table(table: RunTable, path: str | os.PathLike[str]) -> None:
@@ -49,6 +66,7 @@ def save_table(table: RunTable, path: str | os.PathLike[str]) -> None:
                 "ref_words": i.ref_words,
                 "runs": [[r.score, r.edits, r.time_s, r.flagged, r.metrics] for r in i.runs],
                 "speech_ratio": i.speech_ratio,
+                "start": i.start,
             }
             for i in table.items
         ],
@@ -73,6 +91,7 @@ def load_table(path: str | os.PathLike[str]) -> RunTable:
                 runs=tuple(_run(*r) for r in i["runs"]),
                 audio=str(i.get("audio", "")),
                 speech_ratio=None if i.get("speech_ratio") is None else float(i["speech_ratio"]),
+                start=int(i.get("start", 0)),
             )
             for i in data["items"]
         )
@@ -81,11 +100,41 @@ def load_table(path: str | os.PathLike[str]) -> RunTable:
         raise InvalidArgumentError(f"{path}: not a run table ({exc})") from exc
 
 
+def merge_tables(tables: Sequence[RunTable]) -> RunTable:
+    """One table holding every item of ``tables`` (all of the same ladder and costs)."""
+    if not tables:
+        raise InvalidArgumentError("no run table to merge")
+    first = tables[0]
+    for other in tables[1:]:
+        if other.models != first.models or other.costs != first.costs:
+            raise InvalidArgumentError(
+                f"run tables of different ladders cannot be merged: {list(first.models)} "
+                f"{list(first.costs)} vs {list(other.models)} {list(other.costs)}"
+            )
+    return RunTable(first.models, first.costs, tuple(i for t in tables for i in t.items))
+
+
+def _mode_fits(
+    table: RunTable, fit: Callable[..., dict[str, float]], limit: float
+) -> list[tuple[dict[str, bool], dict[str, float], Outcome]]:
+    """``fit(table, limit, keep_best=, preselect=)`` in each of the four ways of running the
+    ladder, with its outcome on ``table``: keeping the last or the best-scoring transcript,
+    with and without the pre-selection rules."""
+    out = []
+    for preselect in (False, True):
+        for keep_best in (False, True):
+            thresholds = fit(table, limit, keep_best=keep_best, preselect=preselect)
+            outcome = simulate(table, thresholds, keep_best=keep_best, preselect=preselect)
+            out.append(({"keep_best": keep_best, "preselect": preselect}, thresholds, outcome))
+    return out
+
+
 def calibrate(
     table: RunTable,
     allowances: Mapping[str, float] = ALLOWANCES,
     source: str = "",
     *,
+    budgets: Mapping[str, float] = BUDGETS,
     fit_weights: bool = True,
 ) -> dict[str, Any]:
     """The calibration file's content: per-model weights (when ``fit_weights`` and the table
@@ -99,26 +148,27 @@ def calibrate(
     table = rescore(table, weights)
     presets: dict[str, Any] = {}
     for name, allowance in allowances.items():
-        # Both ways of keeping a transcript are fitted; the cheaper one (then the more
-        # accurate) on the calibration set wins.
-        fits = []
-        for keep_best in (False, True):
-            thresholds = fit_thresholds(table, allowance, keep_best=keep_best)
-            outcome = simulate(table, thresholds, keep_best=keep_best)
-            fits.append((outcome.cost, outcome.wer, keep_best, thresholds, outcome))
-        cost, wer, keep_best, thresholds, outcome = min(fits, key=lambda f: (f[0], f[1]))
-        presets[name] = {
-            "max_wer_increase": allowance,
-            "thresholds": thresholds,
-            "keep_best": keep_best,
-            "fit_set": outcome.to_dict(),
-        }
+        fits = _mode_fits(table, fit_thresholds, allowance)
+        how, thresholds, outcome = min(
+            fits, key=lambda f: (f[2].cost, f[2].wer, not f[0]["preselect"])
+        )
+        presets[name] = {"max_wer_increase": allowance, "thresholds": thresholds, **how}
+        presets[name]["fit_set"] = outcome.to_dict()
+    largest_only = len(table.items) * table.costs[-1]
+    for name, share in budgets.items():
+        fits = _mode_fits(table, fit_lowest_wer, share * largest_only)
+        how, thresholds, outcome = min(
+            fits, key=lambda f: (f[2].wer, f[2].cost, not f[0]["preselect"])
+        )
+        presets[name] = {"max_cost_share": share, "thresholds": thresholds, **how}
+        presets[name]["fit_set"] = outcome.to_dict()
     return {
         "ladder_models": list(table.models),
         "relative_costs": list(table.costs),
         "n_items": len(table.items),
         "source": source,
-        "simulation": "whole-file escalation from the first rung, "
+        "simulation": "whole-file escalation from the first rung, or with pre-selection "
+        "from the rung the rules choose, "
         + ("each model's fitted weights" if weights else "balanced weights"),
         "always_largest": simulate(table, {}).to_dict(),
         "weights": {m: asdict(w) for m, w in weights.items()},
@@ -153,8 +203,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Command-line entry point (see the module doc)."""
     p = argparse.ArgumentParser(prog="python -m whisper_cascade.zoo.calibrate", description=__doc__)
     src = p.add_mutually_exclusive_group(required=True)
-    src.add_argument("--manifest", help="calibration corpus (JSONL with audio and text)")
-    src.add_argument("--table", help="a run table saved by --save-table (no transcription)")
+    src.add_argument(
+        "--manifest", action="append", help="calibration corpus (JSONL with audio and text)"
+    )
+    src.add_argument(
+        "--table", action="append", help="a run table saved by --save-table (no transcription)"
+    )
     p.add_argument("--ladder", default="micro")
     p.add_argument("--models-dir", default=None)
     p.add_argument("--threads", type=int, default=1)
@@ -166,9 +220,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     args = p.parse_args(argv)
     if args.table:
-        table = load_table(args.table)
+        table = merge_tables([load_table(t) for t in args.table])
     else:
-        records = records_from_manifest(args.manifest)
+        records = [r for m in args.manifest for r in records_from_manifest(m)]
         table, skipped = collect_runs(
             records, args.ladder, models_dir=args.models_dir, n_threads=args.threads,
             progress=True,
@@ -179,7 +233,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             save_table(table, args.save_table)
     result = calibrate(
         table,
-        source=args.source or str(args.manifest or args.table),
+        source=args.source or " + ".join(args.manifest or args.table),
         fit_weights=not args.no_weights,
     )
     for model, fit in result["weights_fit"].items():
