@@ -3,7 +3,8 @@
     .venv/bin/python bench/bench_learned.py \
         --manifest /work/zoo-work/corpus/heldout/manifest.jsonl \
         --models-dir python/whisper_cascade/data/models [--ladder micro] [--n N] [--threads 1] \
-        [--max-wer-increase 0.005] [--min-class-items 30] [--json OUT] [--update-readme]
+        [--max-wer-increase 0] [--relative-to base|largest] [--min-class-items 30] \
+        [--json OUT] [--update-readme]
 
 The utterances are split by the SHA-256 of their reference text (first byte even: fit half,
 odd: test half), so every rendering of a sentence lands in the same half. The fit half is added
@@ -78,7 +79,8 @@ def run_bench(
     ladder: str = "micro",
     models_dir: str | Path | None = None,
     threads: int = 1,
-    max_wer_increase: float = 0.005,
+    max_wer_increase: float = 0.0,
+    relative_to: str = "base",
     min_class_items: int = 30,
     progress: bool = False,
 ) -> dict[str, Any]:
@@ -98,6 +100,7 @@ def run_bench(
             store,
             ladder,
             max_wer_increase=max_wer_increase,
+            relative_to=relative_to,
             min_class_items=min_class_items,
             models_dir=models_dir,
             n_threads=threads,
@@ -164,7 +167,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--models-dir", type=Path, default=None)
     p.add_argument("--n", type=int, default=None, help="first N utterances of the manifest")
     p.add_argument("--threads", type=int, default=1)
-    p.add_argument("--max-wer-increase", type=float, default=0.005)
+    p.add_argument("--max-wer-increase", type=float, default=0.0)
+    p.add_argument("--relative-to", choices=("base", "largest"), default="base")
     p.add_argument("--min-class-items", type=int, default=30)
     p.add_argument("--json", type=Path, default=None, help="write the full report here")
     p.add_argument("--update-readme", action="store_true")
@@ -179,6 +183,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         models_dir=args.models_dir,
         threads=args.threads,
         max_wer_increase=args.max_wer_increase,
+        relative_to=args.relative_to,
         min_class_items=args.min_class_items,
         progress=not args.quiet,
     )

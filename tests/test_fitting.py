@@ -103,7 +103,9 @@ def test_fit_policy_per_class_and_report() -> None:
     b = [_item("b", (0.9, 3), (0.9, 0)) for _ in range(20)]
     rare = [_item("c", (0.9, 0), (0.9, 0)) for _ in range(3)]
     table = _two(a + b + rare)
-    policy = fit_policy(table, ladder="custom", max_wer_increase=0.0, min_class_items=15)
+    policy = fit_policy(
+        table, ladder="custom", max_wer_increase=0.0, min_class_items=15, relative_to="largest"
+    )
     assert set(policy.class_thresholds) == {"a", "b"}
     assert 0.2 < policy.class_thresholds["a"]["micro-s"] <= 0.6
     assert policy.class_thresholds["b"]["micro-s"] > 0.9
@@ -117,6 +119,24 @@ def test_fit_policy_per_class_and_report() -> None:
     assert again.class_thresholds == policy.class_thresholds
     preset = learned_preset(again)
     assert preset.threshold_for("micro-s", "a") == policy.class_thresholds["a"]["micro-s"]
+
+
+def test_fit_policy_is_cheaper_at_the_base_presets_wer() -> None:
+    # balanced accepts every confident small transcript; some of them are wrong, and the
+    # scores cannot tell which: the fit relative to the base keeps its WER at less cost
+    unsure_right = [_item("a", (0.3, 0), (0.9, 0)) for _ in range(10)]
+    sure_wrong = [_item("a", (0.85, 2), (0.9, 0)) for _ in range(10)]
+    table = _two(unsure_right + sure_wrong)
+    policy = fit_policy(table, ladder="custom")
+    rep = policy.report
+    assert rep["relative_to"] == "base" and rep["max_wer_increase"] == 0.0
+    assert rep["learned"]["wer"] <= rep["base"]["wer"] + 1e-12
+    assert rep["learned"]["cost"] < rep["base"]["cost"]
+    assert rep["learned"]["wer"] > rep["always_largest"]["wer"]  # not bound to the largest's
+    strict = fit_policy(table, ladder="custom", relative_to="largest").report
+    assert strict["learned"]["wer"] == strict["always_largest"]["wer"] == 0.0
+    with pytest.raises(InvalidArgumentError, match="relative_to"):
+        fit_policy(table, ladder="custom", relative_to="oracle")
 
 
 def test_bad_inputs_raise_typed_errors() -> None:

@@ -64,6 +64,7 @@ def _cmd_learn(args: argparse.Namespace) -> int:
             store,
             args.ladder,
             max_wer_increase=args.max_wer_increase,
+            relative_to=args.relative_to,
             min_class_items=args.min_class_items,
             models_dir=args.models_dir,
             base_preset=args.base_preset,
@@ -113,8 +114,14 @@ def add_learn_commands(sub: Any) -> None:
     p.add_argument(
         "--max-wer-increase",
         type=float,
-        default=0.005,
-        help="allowed WER above always-largest, a fraction (default 0.005 = 0.5 points)",
+        default=0.0,
+        help="allowed WER above the baseline, a fraction (default 0: equal WER; 0.005 = 0.5 pt)",
+    )
+    p.add_argument(
+        "--relative-to",
+        choices=("base", "largest"),
+        default="base",
+        help="the baseline: the base preset's WER on the feedback (default) or always-largest's",
     )
     p.add_argument(
         "--min-class-items",

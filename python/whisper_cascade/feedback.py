@@ -155,7 +155,8 @@ def learn(
     store: Store,
     ladder: str = "micro",
     *,
-    max_wer_increase: float = 0.005,
+    max_wer_increase: float = 0.0,
+    relative_to: str = "base",
     min_class_items: int = 30,
     models_dir: str | os.PathLike[str] | None = None,
     base_preset: str = "balanced",
@@ -187,6 +188,7 @@ def learn(
         base_preset=base_preset,
         max_wer_increase=max_wer_increase,
         min_class_items=min_class_items,
+        relative_to=relative_to,
     )
     report: dict[str, Any] = dict(policy.report)
     report["skipped"] = [{"audio": s.audio, "error": s.error} for s in skipped]

@@ -317,9 +317,11 @@ def fit_thresholds(
     *,
     keep_best: bool = False,
     preselect: bool = False,
+    baseline_wer: float | None = None,
 ) -> dict[str, float]:
     """The cheapest admissible thresholds (one per model but the last; see the module doc);
-    ``keep_best`` and ``preselect`` as in :func:`simulate`."""
+    ``keep_best`` and ``preselect`` as in :func:`simulate`. The WER limit is
+    ``baseline_wer`` (default: always the last rung's) plus ``max_wer_increase``."""
     if not (math.isfinite(max_wer_increase) and max_wer_increase >= 0):
         raise InvalidArgumentError(f"max_wer_increase must be >= 0, got {max_wer_increase}")
     values = np.array(sorted({float(g) for g in grid} | {NEVER}), dtype=np.float64)
@@ -327,8 +329,10 @@ def fit_thresholds(
     if k == 0 or not table.items:
         return {m: NEVER for m in table.models[:-1]}
     arrays = table.arrays(preselect)
-    baseline = float(arrays["edits"][:, -1].sum())
-    limit = baseline + max_wer_increase * float(arrays["words"].sum()) + 1e-9
+    words = float(arrays["words"].sum())
+    last = float(arrays["edits"][:, -1].sum())
+    baseline = last if baseline_wer is None else baseline_wer * words
+    limit = baseline + max_wer_increase * words + 1e-9
     top = len(values) - 1
     if len(values) ** k <= EXHAUSTIVE_MAX:
         idx = np.array(list(itertools.product(range(len(values)), repeat=k)), dtype=np.int64)
@@ -418,16 +422,22 @@ def fit_policy(
     *,
     ladder: str,
     base_preset: str = "balanced",
-    max_wer_increase: float = 0.005,
+    max_wer_increase: float = 0.0,
     min_class_items: int = 30,
     grid: Sequence[float] = GRID,
+    relative_to: str = "base",
 ) -> LearnedPolicy:
     """Global thresholds from all items, per-class ones for classes with enough items.
 
-    The report compares, on the fit set, the learned policy with ``base_preset``'s thresholds
-    and with always running the last rung. If the per-class thresholds together break the
-    global WER constraint (items of small classes use the global ones), they are dropped.
+    The cheapest thresholds whose WER on the fit set stays within ``max_wer_increase`` of the
+    base preset's WER (``relative_to="base"``: cheaper at equal WER) or of always running the
+    last rung (``"largest"``); per class, of that baseline on the class's items. The report
+    compares, on the fit set, the learned policy with ``base_preset``'s thresholds and with
+    always running the last rung. If the per-class thresholds together break the global WER
+    constraint (items of small classes use the global ones), they are dropped.
     """
+    if relative_to not in ("base", "largest"):
+        raise InvalidArgumentError(f"relative_to must be 'base' or 'largest', got {relative_to!r}")
     if min_class_items < 1:
         raise InvalidArgumentError(f"min_class_items must be >= 1, got {min_class_items}")
     if not table.items:
@@ -435,33 +445,42 @@ def fit_policy(
     base = get_preset(base_preset)
     keep_best = base.keep_best
     table = starts_under(table, base)
-    thresholds = fit_thresholds(table, max_wer_increase, grid, keep_best=keep_best, preselect=True)
     counts = Counter(i.content_class for i in table.items)
+    base_th = {m: base.threshold_for(m) for m in table.models[:-1]}
+    base_classes = {c: {m: base.threshold_for(m, c) for m in table.models[:-1]} for c in counts}
+
+    def fit(part: RunTable) -> dict[str, float]:
+        baseline = None
+        if relative_to == "base":
+            baseline = simulate(
+                part, base_th, base_classes, keep_best=keep_best, preselect=True
+            ).wer
+        return fit_thresholds(
+            part, max_wer_increase, grid, keep_best=keep_best, preselect=True,
+            baseline_wer=baseline,
+        )  # fmt: skip
+
+    thresholds = fit(table)
     classes: dict[str, dict[str, float]] = {}
     for name, count in sorted(counts.items()):
         if count >= min_class_items:
-            keep = [i.content_class == name for i in table.items]
-            classes[name] = fit_thresholds(
-                table.subset(keep), max_wer_increase, grid, keep_best=keep_best, preselect=True
-            )
+            classes[name] = fit(table.subset([i.content_class == name for i in table.items]))
     largest = simulate(table, {})
-    limit = largest.wer + max_wer_increase + 1e-12
+    base_outcome = simulate(table, base_th, base_classes, keep_best=keep_best, preselect=True)
+    baseline_wer = base_outcome.wer if relative_to == "base" else largest.wer
+    limit = baseline_wer + max_wer_increase + 1e-12
     learned = simulate(table, thresholds, classes, keep_best=keep_best, preselect=True)
     dropped = False
     if classes and learned.wer > limit:
         classes, dropped = {}, True
         learned = simulate(table, thresholds, keep_best=keep_best, preselect=True)
-    base_th = {m: base.threshold_for(m) for m in table.models[:-1]}
-    base_classes = {c: {m: base.threshold_for(m, c) for m in table.models[:-1]} for c in counts}
     report = {
         "learned": learned.to_dict(),
-        "base": {
-            "preset": base.name,
-            **simulate(table, base_th, base_classes, keep_best=keep_best, preselect=True).to_dict(),
-        },
+        "base": {"preset": base.name, **base_outcome.to_dict()},
         "always_largest": largest.to_dict(),
         "n_per_class": dict(sorted(counts.items())),
         "max_wer_increase": max_wer_increase,
+        "relative_to": relative_to,
         "min_class_items": min_class_items,
         "class_thresholds_dropped": dropped,
         "guard": "lower grid neighbours must also meet the WER limit",

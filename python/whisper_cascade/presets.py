@@ -2,17 +2,17 @@
 
 Built in: ``fast``, ``balanced`` (the default) and ``accurate``.
 
-* Thresholds for the micro zoo (``micro-s``, ``micro-m``, ``micro-l``) come from the calibration
+* Thresholds for the micro zoo (``micro-xs``, ``micro-s``, ...) come from the calibration
   file shipped with the models (``data/models/calibration.json``, written by
   ``python -m whisper_cascade.zoo.calibrate`` on a held-out calibration corpus): for ``fast``
   the cheapest thresholds whose WER stays within 3 points of always running the largest model,
   for ``balanced`` and ``accurate`` the most accurate ones whose cost stays within 0.75× and 1×
   that of running only the largest model; with each, whether the preset keeps the
   best-scoring transcript (``keep_best``) and whether pre-selection may skip the ladder's
-  cheaper models (``preselect``; when not, they go to ``never_skip``). The same file holds decision weights fitted for each of its models
-  (``model_weights``: a model's transcripts are scored with its own, see
-  :meth:`Preset.weights_for`). Without that file they are placeholders and ``calibrated`` is
-  False.
+  cheaper models (``preselect``; when not, they go to ``never_skip``). The same file holds
+  decision weights fitted for each of its models (``model_weights``: a model's transcripts are
+  scored with its own, see :meth:`Preset.weights_for`). Without that file they are
+  placeholders and ``calibrated`` is False.
 * Thresholds for OpenAI's models derive from openai-whisper's published fallback criteria
   (average log-probability < −1.0, compression ratio > 2.4, no-speech probability > 0.6):
   ``balanced`` uses the score of a transcript sitting exactly on those limits
