@@ -141,10 +141,14 @@ def test_ab_run_records_observations(
         # a broken arm: the model file is missing → recorded as a failure
         broken = tests.create("broken", {"ok": "micro-s", "gone": "micro-zz"})
         tests.start(broken)
+        # sessions chosen so that both arms get traffic (the split hashes the random test id)
+        by_arm: dict[str, list[str]] = {}
+        for i in range(200):
+            by_arm.setdefault(tests.assign(broken, f"x{i}"), []).append(f"x{i}")
+        sessions = by_arm["ok"][:3] + by_arm["gone"][:3]
         outs = run_items(
-            tests, broken, [RunItem(sample, f"x{i}") for i in range(6)], models_dir=models,
-            n_threads=1,
-        )  # fmt: skip
+            tests, broken, [RunItem(sample, s) for s in sessions], models_dir=models, n_threads=1
+        )
         failed = [o for o in outs if o["arm"] == "gone"]
         assert failed and all(o["metrics"]["failed"] for o in failed)
         assert tests.results(broken)["arms"]["gone"]["failure_rate"] == 1.0
