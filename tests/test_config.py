@@ -42,6 +42,8 @@ base = "accurate"
 ladder = "english"
 default_threshold = 0.85
 keep_best = true
+preselect = true
+never_skip = ["tiny.en"]
 
 [presets.careful.weights]
 confidence = 0.4
@@ -101,11 +103,16 @@ def test_full_example_parses(tmp_path: Path) -> None:
         default_threshold=0.85,
         model_weights={"tiny.en": {"consistency": 1.2}},
         keep_best=True,
+        preselect=True,
+        never_skip=("tiny.en",),
     )
     assert cfg.presets["plain"] == PresetDef("plain", None, None, {}, {}, None)
-    assert Preset.from_def(cfg.presets["careful"]).keep_best is True
+    careful = Preset.from_def(cfg.presets["careful"])
+    assert careful.keep_best is True and careful.preselect is True
+    assert not careful.may_skip("tiny.en") and careful.may_skip("micro-xs")
     plain = Preset.from_def(cfg.presets["plain"])
     assert plain.keep_best is get_preset("balanced").keep_best  # inherited from the base
+    assert plain.never_skip == get_preset("balanced").never_skip
     assert cfg.prices == Prices(0.05, "EUR", {"my-small": 0.0001})
 
 
@@ -213,6 +220,9 @@ def test_default_known_ladders_come_from_registry(tmp_path: Path) -> None:
         ("[presets.p]\ndefault_threshold = 1.5", "presets.p.default_threshold", r"in \[0, 1\]"),
         ("[presets.p]\ndefault_threshold = -0.1", "presets.p.default_threshold", r"in \[0, 1\]"),
         ("[presets.p]\nkeep_best = 1", "presets.p.keep_best", "true or false"),
+        ("[presets.p]\npreselect = 'no'", "presets.p.preselect", "true or false"),
+        ("[presets.p]\nnever_skip = 'tiny'", "presets.p.never_skip", "list of model names"),
+        ("[presets.p]\nnever_skip = [1]", "presets.p.never_skip", "list of model names"),
         ("[presets.p.weights]\nfluency = 1", "presets.p.weights.fluency", "unknown key"),
         ("[presets.p.weights]\nconfidence = -1", "presets.p.weights.confidence", ">= 0"),
         ("[presets.p.thresholds]\n'tiny.en' = 2", 'presets.p.thresholds."tiny.en"', r"\[0, 1\]"),

@@ -139,6 +139,8 @@ class Def:
     default_threshold: float | None = None
     model_weights: dict[str, dict[str, float]] = field(default_factory=dict)
     keep_best: bool | None = None
+    preselect: bool | None = None
+    never_skip: tuple[str, ...] | None = None
 
 
 def test_per_model_weights_and_their_precedence() -> None:

@@ -37,6 +37,8 @@ _PRESET_KEYS = (
     "ladder",
     "default_threshold",
     "keep_best",
+    "preselect",
+    "never_skip",
     "weights",
     "model_weights",
     "thresholds",
@@ -69,6 +71,8 @@ class PresetDef:
     default_threshold: float | None = None
     model_weights: dict[str, dict[str, float]] = field(default_factory=dict)
     keep_best: bool | None = None
+    preselect: bool | None = None
+    never_skip: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -295,9 +299,19 @@ class _Validator:
         thresholds_key = f"{key}.thresholds"
         thresholds = self.table(body.get("thresholds", {}), thresholds_key)
         default = body.get("default_threshold")
-        keep_best = body.get("keep_best")
-        if keep_best is not None and not isinstance(keep_best, bool):
-            raise self.fail(f"{key}.keep_best", f"must be true or false, got {keep_best!r}")
+        flags = {}
+        for flag in ("keep_best", "preselect"):
+            value = body.get(flag)
+            if value is not None and not isinstance(value, bool):
+                raise self.fail(f"{key}.{flag}", f"must be true or false, got {value!r}")
+            flags[flag] = value
+        never_skip = body.get("never_skip")
+        if never_skip is not None and (
+            not isinstance(never_skip, list) or not all(isinstance(m, str) for m in never_skip)
+        ):
+            raise self.fail(
+                f"{key}.never_skip", f"must be a list of model names, got {never_skip!r}"
+            )
         return PresetDef(
             name=name,
             base=base,
@@ -313,7 +327,9 @@ class _Validator:
                 if default is None
                 else self.number(default, f"{key}.default_threshold", high=1.0)
             ),
-            keep_best=keep_best,
+            keep_best=flags["keep_best"],
+            preselect=flags["preselect"],
+            never_skip=None if never_skip is None else tuple(never_skip),
         )
 
     def weights(self, body: Any, key: str) -> dict[str, float]:

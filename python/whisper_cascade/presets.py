@@ -93,6 +93,10 @@ class PresetDefLike(Protocol):
     def default_threshold(self) -> float | None: ...
     @property
     def keep_best(self) -> bool | None: ...
+    @property
+    def preselect(self) -> bool | None: ...
+    @property
+    def never_skip(self) -> tuple[str, ...] | None: ...
 
 
 def _check_threshold(name: str, value: object) -> float:
@@ -219,6 +223,8 @@ class Preset:
             thresholds=thresholds,
             default_threshold=default,
             keep_best=base.keep_best if raw.keep_best is None else raw.keep_best,
+            preselect=base.preselect if raw.preselect is None else raw.preselect,
+            never_skip=base.never_skip if raw.never_skip is None else frozenset(raw.never_skip),
             ladder=raw.ladder if raw.ladder is not None else base.ladder,
             calibrated=False,
             note=f"user preset on {base_name}",
