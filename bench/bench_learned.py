@@ -1,10 +1,17 @@
 """Learned thresholds vs the ``balanced`` preset on held-out files (issue 5, learning).
 
     .venv/bin/python bench/bench_learned.py \
-        --manifest /work/zoo-work/corpus/heldout/manifest.jsonl \
+        --manifest /work/zoo-work/corpus/heldout/manifest.jsonl [--manifest M2 ...] \
         --models-dir python/whisper_cascade/data/models [--ladder micro] [--n N] [--threads 1] \
         [--max-wer-increase 0] [--relative-to base|largest] [--min-class-items 30] \
-        [--json OUT] [--update-readme]
+        [--unknown-names] [--json OUT] [--update-readme]
+
+``--n`` keeps the first N utterances of each manifest. ``--unknown-names`` runs the same model
+files under names no preset is calibrated for (``user-0``, ``user-1``, ... declared by a
+``registry.json`` in a temporary folder of links to them), as a user's own models or an
+OpenAI ladder would be: ``balanced`` then scores them with its generic weights and thresholds,
+and the learned policy fits thresholds for them from the feedback (its README section is
+"Learned thresholds (models the presets do not know)").
 
 The utterances are split by the SHA-256 of their reference text (first byte even: fit half,
 odd: test half), so every rendering of a sentence lands in the same half. The fit half is added
@@ -31,8 +38,10 @@ from whisper_cascade.cascade import Cascade
 from whisper_cascade.errors import InvalidArgumentError
 from whisper_cascade.evaluation import run_eval
 from whisper_cascade.feedback import add_feedback, learn
+from whisper_cascade.ladders import folder_ladders, get_ladder
 from whisper_cascade.learned import learned_preset
 from whisper_cascade.manifest import ManifestItem, read_manifest
+from whisper_cascade.models import resolve_model
 from whisper_cascade.presets import Preset, get_preset
 from whisper_cascade.store import SqliteStore
 
@@ -41,6 +50,7 @@ from benchlib import publish  # noqa: E402
 
 README = Path(__file__).with_name("README.md")
 SECTION = "## Learned thresholds"
+UNKNOWN_SECTION = "## Learned thresholds (models the presets do not know)"
 
 
 def split(items: Sequence[ManifestItem]) -> tuple[list[ManifestItem], list[ManifestItem]]:
@@ -49,6 +59,29 @@ def split(items: Sequence[ManifestItem]) -> tuple[list[ManifestItem], list[Manif
     for item in items:
         (test if hashlib.sha256(item.text.encode()).digest()[0] % 2 else fit).append(item)
     return fit, test
+
+
+def unknown_name_ladder(
+    ladder: str, models_dir: str | Path | None, folder: Path
+) -> tuple[str, Path]:
+    """Link ``ladder``'s model files into ``folder`` as ``user-0``, ``user-1``, ... (same costs,
+    windows and checksums) with a ``registry.json`` declaring ladder ``user``; returns
+    (``"user"``, ``folder``)."""
+    rungs = get_ladder(ladder, folder_ladders(models_dir))
+    entries = []
+    for k, spec in enumerate(rungs.models):
+        path = resolve_model(spec.name, models_dir).path
+        assert path is not None  # resolve_model raises when the file is missing
+        name = f"user-{k}"
+        (folder / f"ggml-{name}.bin").symlink_to(path.resolve())
+        entries.append(
+            {"name": name, "file": f"ggml-{name}.bin", "sha256": spec.sha256,
+             "window_s": spec.window_s, "audio_ctx": spec.audio_ctx,
+             "relative_cost": spec.relative_cost}
+        )  # fmt: skip
+    registry = {"models": entries, "ladders": {"user": [e["name"] for e in entries]}}
+    (folder / "registry.json").write_text(json.dumps(registry, indent=1), encoding="utf-8")
+    return "user", folder
 
 
 def _evaluate(cascade: Cascade, preset: Preset, items: Sequence[ManifestItem]) -> dict[str, Any]:
@@ -82,6 +115,7 @@ def run_bench(
     max_wer_increase: float = 0.0,
     relative_to: str = "base",
     min_class_items: int = 30,
+    unknown_names: bool = False,
     progress: bool = False,
 ) -> dict[str, Any]:
     """Fit on one half, evaluate ``balanced`` and the learned preset on the other."""
@@ -90,10 +124,33 @@ def run_bench(
         raise InvalidArgumentError(
             f"the split left {len(fit)} fit and {len(test)} test items: give more utterances"
         )
-    with (
-        tempfile.TemporaryDirectory(prefix="bench-learned-") as tmp,
-        SqliteStore(Path(tmp) / "store.db") as store,
-    ):
+    with tempfile.TemporaryDirectory(prefix="bench-learned-") as tmp:
+        if unknown_names:
+            models = Path(tmp) / "models"
+            models.mkdir()
+            ladder, models_dir = unknown_name_ladder(ladder, models_dir, models)
+        return _fit_and_compare(
+            fit, test, Path(tmp) / "store.db", ladder=ladder, models_dir=models_dir,
+            threads=threads, max_wer_increase=max_wer_increase, relative_to=relative_to,
+            min_class_items=min_class_items, unknown_names=unknown_names, progress=progress,
+        )  # fmt: skip
+
+
+def _fit_and_compare(
+    fit: Sequence[ManifestItem],
+    test: Sequence[ManifestItem],
+    store_path: Path,
+    *,
+    ladder: str,
+    models_dir: str | Path | None,
+    threads: int,
+    max_wer_increase: float,
+    relative_to: str,
+    min_class_items: int,
+    unknown_names: bool,
+    progress: bool,
+) -> dict[str, Any]:
+    with SqliteStore(store_path) as store:
         for item in fit:
             add_feedback(store, item.path, item.text)
         policy = learn(
@@ -122,7 +179,8 @@ def run_bench(
     b, lrn = strategies["balanced"], strategies["learned"]
     return {
         "ladder": policy.ladder,
-        "n": len(items),
+        "unknown_names": unknown_names,
+        "n": len(fit) + len(test),
         "n_fit": len(fit),
         "n_test": len(test),
         "policy": json.loads(policy.to_json()),
@@ -136,7 +194,9 @@ def run_bench(
 def markdown(report: dict[str, Any]) -> str:
     """The side-by-side table and the fitted thresholds."""
     lines = [
-        f"ladder `{report['ladder']}`, {report['n']} utterances: {report['n_fit']} fit, "
+        f"ladder `{report['ladder']}`"
+        + (" (its files under names the presets do not know)" if report["unknown_names"] else "")
+        + f", {report['n']} utterances: {report['n_fit']} fit, "
         f"{report['n_test']} test (split by hash of the text)",
         "",
         "| preset | WER | total time (s) | relative cost | escalation | failed |",
@@ -162,21 +222,25 @@ def markdown(report: dict[str, Any]) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    p.add_argument("--manifest", type=Path, required=True)
+    p.add_argument("--manifest", type=Path, action="append", required=True)
     p.add_argument("--ladder", default="micro")
     p.add_argument("--models-dir", type=Path, default=None)
-    p.add_argument("--n", type=int, default=None, help="first N utterances of the manifest")
+    p.add_argument("--n", type=int, default=None, help="first N utterances of each manifest")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--max-wer-increase", type=float, default=0.0)
     p.add_argument("--relative-to", choices=("base", "largest"), default="base")
     p.add_argument("--min-class-items", type=int, default=30)
+    p.add_argument(
+        "--unknown-names", action="store_true",
+        help="run the ladder's files under names no preset is calibrated for",
+    )  # fmt: skip
     p.add_argument("--json", type=Path, default=None, help="write the full report here")
     p.add_argument("--update-readme", action="store_true")
     p.add_argument("--quiet", action="store_true", help="no progress on stderr")
     args = p.parse_args(argv)
     if args.n is not None and args.n < 2:
         p.error("--n must be >= 2")
-    items = read_manifest(args.manifest)[: args.n]
+    items = [item for m in args.manifest for item in read_manifest(m)[: args.n]]
     report = run_bench(
         items,
         ladder=args.ladder,
@@ -185,13 +249,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         max_wer_increase=args.max_wer_increase,
         relative_to=args.relative_to,
         min_class_items=args.min_class_items,
+        unknown_names=args.unknown_names,
         progress=not args.quiet,
     )
     publish(
         markdown(report),
         report,
         script="bench_learned.py",
-        section=SECTION,
+        section=UNKNOWN_SECTION if args.unknown_names else SECTION,
         json_path=args.json,
         update_readme=args.update_readme,
         argv=argv,

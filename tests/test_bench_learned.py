@@ -12,6 +12,7 @@ import pytest
 from bench_support import load_bench
 from whisper_cascade.errors import InvalidArgumentError
 from whisper_cascade.ggml_writer import random_whisper_model
+from whisper_cascade.ladders import folder_ladders, get_ladder
 from whisper_cascade.manifest import read_manifest
 
 NAMES = ("micro-s", "micro-m", "micro-l")
@@ -65,3 +66,31 @@ def test_cli_reports_both_presets_and_writes_readme(
     text = readme.read_text(encoding="utf-8")
     assert "STALE" not in text and "## Other\n\nkept" in text and "| learned |" in text
     assert "python bench/bench_learned.py --manifest" in text
+
+
+def test_unknown_names_run_the_same_files_under_uncalibrated_names(
+    setup: tuple[ModuleType, Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bench, models, manifest = setup
+    readme = tmp_path / "README.md"
+    readme.write_text(f"# B\n\n{bench.UNKNOWN_SECTION}\n\nSTALE\n", encoding="utf-8")
+    monkeypatch.setattr(bench, "README", readme)
+    out = tmp_path / "r.json"
+    args = ["--manifest", str(manifest), "--manifest", str(manifest), "--n", "4"]
+    args += ["--models-dir", str(models), "--unknown-names", "--update-readme", "--quiet"]
+    assert bench.main([*args, "--json", str(out)]) == 0
+    report = json.loads(out.read_text(encoding="utf-8"))
+    assert report["ladder"] == "user" and report["unknown_names"] and report["n"] == 8
+    rungs = len(get_ladder("micro", folder_ladders(models)))
+    users = [f"user-{k}" for k in range(rungs)]
+    assert set(report["policy"]["thresholds"]) == set(users[:-1])
+    for s in report["strategies"].values():
+        assert set(s["model_usage"]) <= set(users) and s["failed"] == 0
+    text = readme.read_text(encoding="utf-8")
+    assert "STALE" not in text and "names the presets do not know" in text
+    links = tmp_path / "links"
+    links.mkdir()
+    name, folder = bench.unknown_name_ladder("micro", models, links)
+    assert name == "user" and folder == links
+    files = sorted(p.name for p in links.iterdir())
+    assert files == [*(f"ggml-{u}.bin" for u in users), "registry.json"]

@@ -2,20 +2,22 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
-from whisper_cascade import fitting
+from whisper_cascade import fitting, policy_fit
 from whisper_cascade.errors import InvalidArgumentError
 from whisper_cascade.fitting import (
     NEVER,
     FitItem,
     ModelRun,
     RunTable,
-    fit_policy,
     fit_thresholds,
     simulate,
 )
 from whisper_cascade.learned import LearnedPolicy, learned_preset
+from whisper_cascade.policy_fit import fit_policy, starts_under
+from whisper_cascade.presets import get_preset
 
 WORDS = 5
 
@@ -180,14 +182,13 @@ def test_keep_best_keeps_the_best_scoring_transcript() -> None:
 
 def test_fit_policy_keeps_the_base_presets_rule() -> None:
     table = _two([_item("a", (0.7, 0), (0.5, 2)) for _ in range(40)])
-    base = fitting.get_preset("balanced")
-    fitting_preset = base.with_overrides(keep_best=True)
-    original = fitting.get_preset
+    fitting_preset = get_preset("balanced").with_overrides(keep_best=True)
+    original = policy_fit.get_preset
     try:
-        fitting.get_preset = lambda name: fitting_preset  # type: ignore[assignment]
+        policy_fit.get_preset = lambda name: fitting_preset  # type: ignore[assignment]
         report = fit_policy(table, ladder="micro", min_class_items=100).report
     finally:
-        fitting.get_preset = original  # type: ignore[assignment]
+        policy_fit.get_preset = original  # type: ignore[assignment]
     assert report["learned"]["wer"] == 0.0
 
 
@@ -221,14 +222,14 @@ def test_starts_under_a_preset() -> None:
         (1.0, 2.0, 3.0),
         tuple(_started(_item("a", (0.5, 0), (0.5, 0), (0.5, 0)), k) for k in (0, 1, 2)),
     )
-    base = fitting.get_preset("balanced").with_overrides(never_skip=frozenset())
-    assert [i.start for i in fitting.starts_under(table, base).items] == [0, 1, 2]
+    base = get_preset("balanced").with_overrides(never_skip=frozenset())
+    assert [i.start for i in starts_under(table, base).items] == [0, 1, 2]
     kept = base.with_overrides(never_skip=frozenset({"micro-s"}))
-    assert [i.start for i in fitting.starts_under(table, kept).items] == [0, 1, 1]
+    assert [i.start for i in starts_under(table, kept).items] == [0, 1, 1]
     kept = base.with_overrides(never_skip=frozenset({"micro-xs"}))
-    assert [i.start for i in fitting.starts_under(table, kept).items] == [0, 0, 0]
+    assert [i.start for i in starts_under(table, kept).items] == [0, 0, 0]
     off = base.with_overrides(preselect=False)
-    assert [i.start for i in fitting.starts_under(table, off).items] == [0, 0, 0]
+    assert [i.start for i in starts_under(table, off).items] == [0, 0, 0]
 
 
 def test_lowest_wer_within_a_cost_budget(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -264,3 +265,42 @@ def test_lowest_wer_is_smoothed_over_grid_neighbours() -> None:
     table = _two(items)
     th = fitting.fit_lowest_wer(table, 1000.0)["micro-s"]
     assert th > 0.88  # escalating everything is the robust lowest WER here
+
+
+def test_an_anchor_is_always_admissible() -> None:
+    # At 0.5 the fit set's WER equals the anchor's; one grid step lower (0.48) it jumps, so
+    # the guard alone rejects 0.5 and falls back to the costliest vector.
+    edge = [_item("a", (0.49, 3), (0.9, 0))]
+    sure = [_item("a", (0.51, 0), (0.9, 0)) for _ in range(9)]
+    unsure_wrong = [_item("a", (0.3, 2), (0.9, 0)) for _ in range(5)]
+    table = _two(edge + sure + unsure_wrong)
+    anchored_wer = simulate(table, [0.5]).wer
+    free = fit_thresholds(table, 0.0, baseline_wer=anchored_wer)
+    assert simulate(table, free).cost > simulate(table, [0.5]).cost
+    anchored = fit_thresholds(table, 0.0, baseline_wer=anchored_wer, anchor=[0.5])
+    assert anchored == {"micro-s": 0.5}
+    # an anchor off the grid is searched too; one above every score means "never"
+    assert fit_thresholds(table, 0.0, baseline_wer=anchored_wer, anchor={"micro-s": 0.505}) == {
+        "micro-s": 0.505
+    }
+    assert fit_thresholds(table, 0.0, anchor=[7.0]) == {"micro-s": NEVER}
+
+
+def test_the_learned_policy_never_costs_more_than_its_base_on_the_fit_set() -> None:
+    rng = np.random.default_rng(5)
+    for trial in range(30):
+        items = [
+            FitItem(
+                rng.choice(["a", "b"]),
+                WORDS,
+                tuple(
+                    ModelRun(score=float(rng.random()), edits=int(rng.integers(0, 3 - k)))
+                    for k in range(3)
+                ),
+            )
+            for _ in range(int(rng.integers(5, 60)))
+        ]
+        table = RunTable(("micro-xs-q8_0", "micro-s-q8_0", "big"), (0.5, 1.0, 3.0), tuple(items))
+        rep = fit_policy(table, ladder="micro", min_class_items=20).report
+        assert rep["learned"]["cost"] <= rep["base"]["cost"] + 1e-9, trial
+        assert rep["learned"]["wer"] <= rep["base"]["wer"] + 1e-12, trial

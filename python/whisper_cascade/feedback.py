@@ -4,7 +4,7 @@ A feedback item is an audio file and its reference transcript, keyed by the SHA-
 decoded samples (:func:`whisper_cascade.breaker.audio_hash`). :func:`learn` transcribes each
 item with every model of the ladder, scores each transcript with the base preset's weights for
 that model (as the cascade does), counts word edits against the reference, then fits the thresholds
-(:func:`whisper_cascade.fitting.fit_policy`) and saves the policy in the store.
+(:func:`whisper_cascade.policy_fit.fit_policy`) and saves the policy in the store.
 """
 
 from __future__ import annotations
@@ -22,12 +22,13 @@ from whisper_cascade.content import content_class
 from whisper_cascade.errors import InvalidArgumentError, WhisperCascadeError
 from whisper_cascade.evaluation import word_edits
 from whisper_cascade.features import analyze
-from whisper_cascade.fitting import FitItem, ModelRun, RunTable, fit_policy
+from whisper_cascade.fitting import FitItem, ModelRun, RunTable
 from whisper_cascade.ladders import Ladder, folder_ladders, get_ladder
 from whisper_cascade.learned import LearnedPolicy, save_policy
 from whisper_cascade.manifest import read_manifest
 from whisper_cascade.models import resolve_model
 from whisper_cascade.policy import rule_rung, score
+from whisper_cascade.policy_fit import fit_policy
 from whisper_cascade.presets import get_preset
 from whisper_cascade.store import FeedbackRecord, Store
 from whisper_cascade.transcriber import Transcriber

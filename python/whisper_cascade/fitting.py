@@ -18,7 +18,8 @@ for the vector of the cheapest total cost subject to
 
 Overfitting guard: a vector is admissible only if it AND each grid neighbour one step lower in
 one coordinate (a riskier policy) meet the constraint, so a threshold that sits on the edge of
-a WER cliff of the fit set is never picked. "Always the last rung" is always admissible.
+a WER cliff of the fit set is never picked. "Always the last rung" is always admissible, and so
+is an ``anchor`` vector (the policy a fit must not be costlier than).
 
 :func:`fit_lowest_wer` answers the other question: the lowest WER within a cost budget.
 """
@@ -29,15 +30,13 @@ import itertools
 import math
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
 from whisper_cascade.errors import InvalidArgumentError
-from whisper_cascade.learned import LearnedPolicy
-from whisper_cascade.presets import Preset, get_preset
 
 __all__ = [
     "EXHAUSTIVE_MAX",
@@ -48,10 +47,8 @@ __all__ = [
     "Outcome",
     "RunTable",
     "fit_lowest_wer",
-    "fit_policy",
     "fit_thresholds",
     "simulate",
-    "starts_under",
 ]
 
 NEVER = 1.01
@@ -282,8 +279,10 @@ def _admissible(
     limit: float,
     grid: npt.NDArray[np.float64],
     keep_best: bool,
+    anchor: npt.NDArray[np.int64] | None = None,
 ) -> npt.NDArray[np.bool_]:
-    """Which grid-index vectors (rows of ``idx``) and all their lower neighbours meet ``limit``."""
+    """Which grid-index vectors (rows of ``idx``) and all their lower neighbours meet ``limit``
+    (the ``anchor`` row and "never accept" are admissible whatever their WER)."""
     ok = _totals(table, arrays, grid[idx], keep_best)[0] <= limit
     for j in range(idx.shape[1]):
         lower = idx.copy()
@@ -291,6 +290,8 @@ def _admissible(
         ok &= _totals(table, arrays, grid[lower], keep_best)[0] <= limit
     never = np.all(idx == len(grid) - 1, axis=1)
     result: npt.NDArray[np.bool_] = ok | never
+    if anchor is not None:
+        result |= np.all(idx == anchor[None, :], axis=1)
     return result
 
 
@@ -301,10 +302,11 @@ def _best(
     limit: float,
     grid: npt.NDArray[np.float64],
     keep_best: bool,
+    anchor: npt.NDArray[np.int64] | None = None,
 ) -> npt.NDArray[np.int64]:
     """The admissible row of ``idx`` with the least cost, then fewest edits, then highest."""
     edits, cost = _totals(table, arrays, grid[idx], keep_best)
-    ok = _admissible(table, arrays, idx, limit, grid, keep_best)
+    ok = _admissible(table, arrays, idx, limit, grid, keep_best, anchor)
     order = np.lexsort((-idx.sum(axis=1), edits, cost, ~ok))
     best: npt.NDArray[np.int64] = idx[order[0]]
     return best
@@ -318,16 +320,29 @@ def fit_thresholds(
     keep_best: bool = False,
     preselect: bool = False,
     baseline_wer: float | None = None,
+    anchor: Sequence[float] | Mapping[str, float] | None = None,
 ) -> dict[str, float]:
     """The cheapest admissible thresholds (one per model but the last; see the module doc);
     ``keep_best`` and ``preselect`` as in :func:`simulate`. The WER limit is
-    ``baseline_wer`` (default: always the last rung's) plus ``max_wer_increase``."""
+    ``baseline_wer`` (default: always the last rung's) plus ``max_wer_increase``.
+
+    ``anchor`` (thresholds as in :func:`simulate`, typically the policy ``baseline_wer`` was
+    measured with) is admissible like "always the last rung", so the result never costs more
+    than it on the table."""
     if not (math.isfinite(max_wer_increase) and max_wer_increase >= 0):
         raise InvalidArgumentError(f"max_wer_increase must be >= 0, got {max_wer_increase}")
-    values = np.array(sorted({float(g) for g in grid} | {NEVER}), dtype=np.float64)
     k = len(table.models) - 1
     if k == 0 or not table.items:
         return {m: NEVER for m in table.models[:-1]}
+    anchor_vec = None if anchor is None else [min(t, NEVER) for t in _vector(table, anchor)]
+    values = np.array(
+        sorted({float(g) for g in grid} | {NEVER} | set(anchor_vec or ())), dtype=np.float64
+    )
+    anchor_idx = (
+        None
+        if anchor_vec is None
+        else np.array([int(np.searchsorted(values, t)) for t in anchor_vec], dtype=np.int64)
+    )
     arrays = table.arrays(preselect)
     words = float(arrays["words"].sum())
     last = float(arrays["edits"][:, -1].sum())
@@ -336,30 +351,18 @@ def fit_thresholds(
     top = len(values) - 1
     if len(values) ** k <= EXHAUSTIVE_MAX:
         idx = np.array(list(itertools.product(range(len(values)), repeat=k)), dtype=np.int64)
-        best = _best(table, arrays, idx, limit, values, keep_best)
+        best = _best(table, arrays, idx, limit, values, keep_best, anchor_idx)
     else:
-        best = np.full(k, top, dtype=np.int64)
+        best = np.full(k, top, dtype=np.int64) if anchor_idx is None else anchor_idx.copy()
         for _ in range(20):
             before = best.copy()
             for j in range(k):
                 idx = np.repeat(best[None, :], len(values), axis=0)
                 idx[:, j] = np.arange(len(values))
-                best = _best(table, arrays, idx, limit, values, keep_best)
+                best = _best(table, arrays, idx, limit, values, keep_best, anchor_idx)
             if np.array_equal(best, before):
                 break
     return {m: float(values[i]) for m, i in zip(table.models[:-1], best, strict=True)}
-
-
-def starts_under(table: RunTable, preset: Preset) -> RunTable:
-    """``table`` with each item's start rung as ``preset`` would choose it: 0 without
-    pre-selection, else the rules' rung, never past a model the preset must not skip."""
-    first_kept = next(
-        (i for i, m in enumerate(table.models) if not preset.may_skip(m)), len(table.models)
-    )
-    items = tuple(
-        replace(i, start=min(i.start, first_kept) if preset.preselect else 0) for i in table.items
-    )
-    return RunTable(table.models, table.costs, items)
 
 
 def fit_lowest_wer(
@@ -415,83 +418,3 @@ def fit_lowest_wer(
             if np.array_equal(best, before):
                 break
     return {m: float(values[i]) for m, i in zip(table.models[:-1], best, strict=True)}
-
-
-def fit_policy(
-    table: RunTable,
-    *,
-    ladder: str,
-    base_preset: str = "balanced",
-    max_wer_increase: float = 0.0,
-    min_class_items: int = 30,
-    grid: Sequence[float] = GRID,
-    relative_to: str = "base",
-) -> LearnedPolicy:
-    """Global thresholds from all items, per-class ones for classes with enough items.
-
-    The cheapest thresholds whose WER on the fit set stays within ``max_wer_increase`` of the
-    base preset's WER (``relative_to="base"``: cheaper at equal WER) or of always running the
-    last rung (``"largest"``); per class, of that baseline on the class's items. The report
-    compares, on the fit set, the learned policy with ``base_preset``'s thresholds and with
-    always running the last rung. If the per-class thresholds together break the global WER
-    constraint (items of small classes use the global ones), they are dropped.
-    """
-    if relative_to not in ("base", "largest"):
-        raise InvalidArgumentError(f"relative_to must be 'base' or 'largest', got {relative_to!r}")
-    if min_class_items < 1:
-        raise InvalidArgumentError(f"min_class_items must be >= 1, got {min_class_items}")
-    if not table.items:
-        raise InvalidArgumentError("no feedback items to fit on")
-    base = get_preset(base_preset)
-    keep_best = base.keep_best
-    table = starts_under(table, base)
-    counts = Counter(i.content_class for i in table.items)
-    base_th = {m: base.threshold_for(m) for m in table.models[:-1]}
-    base_classes = {c: {m: base.threshold_for(m, c) for m in table.models[:-1]} for c in counts}
-
-    def fit(part: RunTable) -> dict[str, float]:
-        baseline = None
-        if relative_to == "base":
-            baseline = simulate(
-                part, base_th, base_classes, keep_best=keep_best, preselect=True
-            ).wer
-        return fit_thresholds(
-            part, max_wer_increase, grid, keep_best=keep_best, preselect=True,
-            baseline_wer=baseline,
-        )  # fmt: skip
-
-    thresholds = fit(table)
-    classes: dict[str, dict[str, float]] = {}
-    for name, count in sorted(counts.items()):
-        if count >= min_class_items:
-            classes[name] = fit(table.subset([i.content_class == name for i in table.items]))
-    largest = simulate(table, {})
-    base_outcome = simulate(table, base_th, base_classes, keep_best=keep_best, preselect=True)
-    baseline_wer = base_outcome.wer if relative_to == "base" else largest.wer
-    limit = baseline_wer + max_wer_increase + 1e-12
-    learned = simulate(table, thresholds, classes, keep_best=keep_best, preselect=True)
-    dropped = False
-    if classes and learned.wer > limit:
-        classes, dropped = {}, True
-        learned = simulate(table, thresholds, keep_best=keep_best, preselect=True)
-    report = {
-        "learned": learned.to_dict(),
-        "base": {"preset": base.name, **base_outcome.to_dict()},
-        "always_largest": largest.to_dict(),
-        "n_per_class": dict(sorted(counts.items())),
-        "max_wer_increase": max_wer_increase,
-        "relative_to": relative_to,
-        "min_class_items": min_class_items,
-        "class_thresholds_dropped": dropped,
-        "guard": "lower grid neighbours must also meet the WER limit",
-        "simulation": "whole-file escalation from the rung the base preset's pre-selection "
-        "rules choose",
-    }
-    return LearnedPolicy(
-        ladder=ladder,
-        thresholds=thresholds,
-        class_thresholds=classes,
-        base_preset=base.name,
-        n_items=len(table.items),
-        report=report,
-    )
