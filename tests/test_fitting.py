@@ -304,3 +304,11 @@ def test_the_learned_policy_never_costs_more_than_its_base_on_the_fit_set() -> N
         rep = fit_policy(table, ladder="micro", min_class_items=20).report
         assert rep["learned"]["cost"] <= rep["base"]["cost"] + 1e-9, trial
         assert rep["learned"]["wer"] <= rep["base"]["wer"] + 1e-12, trial
+
+
+def test_largest_only_counts_the_last_rung_alone() -> None:
+    table = _two([_item("a", (0.9, 2), (0.4, 0)) for _ in range(4)])
+    alone = fitting.largest_only(table)
+    assert alone.cost == 4 * 6.0 and alone.edits == 0 and alone.escalation_rate == 0.0
+    assert alone.model_usage == {"micro-l": 4}
+    assert simulate(table, {}).cost == 4 * 7.0  # climbing the ladder pays every rung

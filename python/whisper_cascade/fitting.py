@@ -30,7 +30,7 @@ import itertools
 import math
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -48,6 +48,7 @@ __all__ = [
     "RunTable",
     "fit_lowest_wer",
     "fit_thresholds",
+    "largest_only",
     "simulate",
 ]
 
@@ -270,6 +271,14 @@ def simulate(
         escalation_rate=float(np.mean(final > start)),
         model_usage=dict(sorted(usage.items(), key=lambda kv: (-kv[1], kv[0]))),
     )
+
+
+def largest_only(table: RunTable) -> Outcome:
+    """What running only the last rung on every item does (its cost counts that rung alone,
+    where ``simulate(table, {})`` climbs the whole ladder to it)."""
+    last = len(table.models) - 1
+    started = tuple(replace(i, start=last) for i in table.items)
+    return simulate(RunTable(table.models, table.costs, started), {}, preselect=True)
 
 
 def _admissible(

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 
 from whisper_cascade.errors import InvalidArgumentError
-from whisper_cascade.fitting import GRID, RunTable, fit_thresholds, simulate
+from whisper_cascade.fitting import GRID, RunTable, fit_thresholds, largest_only, simulate
 from whisper_cascade.learned import LearnedPolicy
 from whisper_cascade.presets import Preset, get_preset
 
@@ -79,7 +79,7 @@ def fit_policy(
         if count >= min_class_items:
             part = table.subset([i.content_class == name for i in table.items])
             classes[name] = fit(part, base_classes[name])
-    largest = simulate(table, {})
+    largest = largest_only(table)
     base_outcome = simulate(table, base_th, base_classes, keep_best=keep_best, preselect=True)
     baseline_wer = base_outcome.wer if relative_to == "base" else largest.wer
     limit = baseline_wer + max_wer_increase + 1e-12

@@ -39,6 +39,7 @@ from whisper_cascade.fitting import (
     RunTable,
     fit_lowest_wer,
     fit_thresholds,
+    largest_only,
     simulate,
 )
 from whisper_cascade.policy import Weights
@@ -155,9 +156,9 @@ def calibrate(
         )
         presets[name] = {"max_wer_increase": allowance, "thresholds": thresholds, **how}
         presets[name]["fit_set"] = outcome.to_dict()
-    largest_only = len(table.items) * table.costs[-1]
+    largest = largest_only(table)
     for name, share in budgets.items():
-        fits = _mode_fits(table, fit_lowest_wer, share * largest_only)
+        fits = _mode_fits(table, fit_lowest_wer, share * largest.cost)
         how, thresholds, outcome = min(
             fits, key=lambda f: (f[2].wer, f[2].cost, not f[0]["preselect"])
         )
@@ -171,7 +172,7 @@ def calibrate(
         "simulation": "whole-file escalation from the first rung, or with pre-selection "
         "from the rung the rules choose, "
         + ("each model's fitted weights" if weights else "balanced weights"),
-        "always_largest": simulate(table, {}).to_dict(),
+        "always_largest": largest.to_dict(),
         "weights": {m: asdict(w) for m, w in weights.items()},
         "weights_fit": weights_report,
         "presets": presets,
