@@ -29,7 +29,7 @@ from __future__ import annotations
 import itertools
 import math
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -321,6 +321,29 @@ def _best(
     return best
 
 
+def _search(
+    k: int,
+    n_values: int,
+    start: npt.NDArray[np.int64],
+    pick: Callable[[npt.NDArray[np.int64]], npt.NDArray[np.int64]],
+) -> npt.NDArray[np.int64]:
+    """The grid-index vector ``pick`` prefers: among all of them when the grid has at most
+    :data:`EXHAUSTIVE_MAX`, else by coordinate descent from ``start`` (one coordinate at a
+    time, until a full pass changes nothing)."""
+    if n_values**k <= EXHAUSTIVE_MAX:
+        return pick(np.array(list(itertools.product(range(n_values), repeat=k)), dtype=np.int64))
+    best = start.copy()
+    for _ in range(20):
+        before = best.copy()
+        for j in range(k):
+            idx = np.repeat(best[None, :], n_values, axis=0)
+            idx[:, j] = np.arange(n_values)
+            best = pick(idx)
+        if np.array_equal(best, before):
+            break
+    return best
+
+
 def fit_thresholds(
     table: RunTable,
     max_wer_increase: float = 0.005,
@@ -357,20 +380,11 @@ def fit_thresholds(
     last = float(arrays["edits"][:, -1].sum())
     baseline = last if baseline_wer is None else baseline_wer * words
     limit = baseline + max_wer_increase * words + 1e-9
-    top = len(values) - 1
-    if len(values) ** k <= EXHAUSTIVE_MAX:
-        idx = np.array(list(itertools.product(range(len(values)), repeat=k)), dtype=np.int64)
-        best = _best(table, arrays, idx, limit, values, keep_best, anchor_idx)
-    else:
-        best = np.full(k, top, dtype=np.int64) if anchor_idx is None else anchor_idx.copy()
-        for _ in range(20):
-            before = best.copy()
-            for j in range(k):
-                idx = np.repeat(best[None, :], len(values), axis=0)
-                idx[:, j] = np.arange(len(values))
-                best = _best(table, arrays, idx, limit, values, keep_best, anchor_idx)
-            if np.array_equal(best, before):
-                break
+    start = np.full(k, len(values) - 1, dtype=np.int64) if anchor_idx is None else anchor_idx
+    best = _search(
+        k, len(values), start,
+        lambda idx: _best(table, arrays, idx, limit, values, keep_best, anchor_idx),
+    )  # fmt: skip
     return {m: float(values[i]) for m, i in zip(table.models[:-1], best, strict=True)}
 
 
@@ -414,16 +428,5 @@ def fit_lowest_wer(
         best: npt.NDArray[np.int64] = idx[order[0]]
         return best
 
-    if len(values) ** k <= EXHAUSTIVE_MAX:
-        best = pick(np.array(list(itertools.product(range(len(values)), repeat=k))))
-    else:
-        best = np.zeros(k, dtype=np.int64)
-        for _ in range(20):
-            before = best.copy()
-            for j in range(k):
-                idx = np.repeat(best[None, :], len(values), axis=0)
-                idx[:, j] = np.arange(len(values))
-                best = pick(idx)
-            if np.array_equal(best, before):
-                break
+    best = _search(k, len(values), np.zeros(k, dtype=np.int64), pick)
     return {m: float(values[i]) for m, i in zip(table.models[:-1], best, strict=True)}
