@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -11,17 +12,18 @@ README_PATH = Path(__file__).with_name("README.md")
 
 
 def update_readme_section(title: str, command: str, body: str, readme: Path = README_PATH) -> None:
-    """Replace the section headed ``title`` (a ``## ...`` line) of ``readme``, or append it.
+    """Replace the section headed ``title`` (a whole ``## ...`` line) of ``readme``, or append it.
 
     The section becomes the title, ``command`` in a ``sh`` block, then ``body``; it ends where
     the next ``## `` heading starts, so the sections after it are kept.
     """
     text = readme.read_text(encoding="utf-8")
     section = f"{title}\n\n```sh\n{command}\n```\n\n{body}"
-    start = text.find(title)
-    if start < 0:
+    heading = re.search(rf"^{re.escape(title)}[ \t]*$", text, flags=re.MULTILINE)
+    if heading is None:
         text = text.rstrip("\n") + "\n\n" + section
     else:
+        start = heading.start()
         nxt = text.find("\n## ", start + len(title))
         text = text[:start] + section + ("" if nxt < 0 else text[nxt:])
     readme.write_text(text, encoding="utf-8")

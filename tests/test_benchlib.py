@@ -48,3 +48,12 @@ def test_default_path_is_the_bench_readme() -> None:
     text = lib.README_PATH.read_text(encoding="utf-8")
     for title in ("## Cascade", "## Learned thresholds", "## Service load test", "## Micro zoo"):
         assert text.count(title + "\n") <= 1
+
+
+def test_a_title_that_prefixes_another_matches_only_its_own_line(tmp_path: Path) -> None:
+    lib = _load()
+    readme = tmp_path / "README.md"
+    readme.write_text("# B\n\n## Mine (variant)\n\nother\n\n## Mine\n\nold\n", encoding="utf-8")
+    lib.update_readme_section("## Mine", "cmd", "new\n", readme)
+    text = readme.read_text(encoding="utf-8")
+    assert text == "# B\n\n## Mine (variant)\n\nother\n\n## Mine\n\n```sh\ncmd\n```\n\nnew\n"
