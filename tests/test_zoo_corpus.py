@@ -193,6 +193,41 @@ def test_heldout_corpus_uses_new_sentences(tmp_path: Path, grammar: Grammar) -> 
     assert held.isdisjoint(r["text"] for r in read_manifest(train))
 
 
+def test_swapped_sentences_move_slot_values_and_stay_in_the_train_split(
+    grammar: Grammar,
+) -> None:
+    rng = random.Random(5)
+    swapped = [grammar.sample_swapped(rng) for _ in range(400)]
+    assert all(grammar.split_of(s) == "train" for s in swapped)
+    assert all(set(s.split()) <= grammar.words() for s in swapped)
+    plain = {grammar.sample(random.Random(i)) for i in range(3000)}
+    # at least one slot always holds another slot's value: almost never a grammar sentence
+    assert sum(s in plain for s in swapped) < 20
+    drive = [s for s in swapped if s.startswith("how long will it take to drive to ")]
+    cities = set(grammar.slots["city"])
+    assert drive
+    assert all(s.removeprefix("how long will it take to drive to ") not in cities for s in drive)
+    again = random.Random(5)
+    assert swapped == [grammar.sample_swapped(again) for _ in range(400)]
+    with pytest.raises(InvalidArgumentError):
+        grammar.sample_swapped(rng, swap=1.5)
+    single = Grammar(("say {a}",), {"a": ("yes",)})
+    with pytest.raises(InvalidArgumentError):
+        single.sample_swapped(rng)
+
+
+def test_swapped_corpus(tmp_path: Path, grammar: Grammar) -> None:
+    m = generate_corpus(tmp_path / "s", 2, 4, conditions=["clean"], swap_slots=1.0)
+    rows = read_manifest(m)
+    assert len(rows) == 2 and all(grammar.split_of(r["text"]) == "train" for r in rows)
+    again = generate_corpus(tmp_path / "s2", 2, 4, conditions=["clean"], swap_slots=1.0)
+    assert m.read_text() == again.read_text()
+    with pytest.raises(InvalidArgumentError):
+        generate_corpus(tmp_path, 1, 1, split="heldout", swap_slots=0.5)
+    with pytest.raises(InvalidArgumentError):
+        generate_corpus(tmp_path, 1, 1, swap_slots=-0.1)
+
+
 def test_generate_corpus_rejects_bad_arguments(tmp_path: Path) -> None:
     with pytest.raises(InvalidArgumentError):
         generate_corpus(tmp_path, 0, 1)

@@ -112,3 +112,30 @@ def test_best_checkpoint_npz_and_manifest_evaluation(
     result = train.evaluate_manifest(trainer, work / "c" / "heldout" / "manifest.jsonl", 2)
     assert set(result) == {"all", "clean"} and result["all"] >= 0.0
     assert train.wer(["a b"], ["a b"]) == 0.0 and train.wer(["a b"], [""]) == 1.0
+
+
+def test_extra_training_pool_is_mixed_in_by_fraction(
+    work: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    swap = generate_corpus(work / "c" / "swap", 4, 5, conditions=["clean"], swap_slots=1.0)
+    train.prepare(
+        work,
+        work / "c" / "train" / "manifest.jsonl",
+        work / "c" / "heldout" / "manifest.jsonl",
+        swap,
+    )
+    assert (work / "features" / "swap.npy").exists()
+    monkeypatch.setitem(train.SIZES, "x", train.Recipe(32, 1, 1, 1, 2, 3e-3, batch=6, warmup=1))
+    tok = feat.tokenizer()
+
+    def texts(fraction: float) -> set[str]:
+        trainer = train.Trainer("x", work, _args(extra_train=swap, extra_fraction=fraction))
+        _, _, _, local = trainer.batch(10_000)
+        ids = [[trainer.used[i] for i in seq] for seq in local]
+        return {" ".join(tok.decode(seq).split()) for seq in ids}
+
+    swapped = {r["text"] for r in feat.load_features(work / "features" / "swap").rows}
+    trained = {r["text"] for r in feat.load_features(work / "features" / "train").rows}
+    assert texts(1.0) <= swapped and texts(0.0) <= trained
+    with pytest.raises(ValueError, match="own folder"):
+        train.prepare(work, swap, swap, work / "c" / "train" / "manifest.jsonl")

@@ -171,6 +171,7 @@ class _Job:
     conditions: tuple[Condition, ...]
     voices: tuple[str, ...]
     out_dir: str
+    swap_slots: float = 0.0
 
 
 _STATE: dict[str, Any] = {}
@@ -243,7 +244,10 @@ def render(
 def _make_sentence(job: _Job) -> list[dict[str, Any]]:
     grammar: Grammar = _STATE["grammar"]
     rnd = random.Random(f"{job.seed}/{job.split}/{job.index}")
-    text = grammar.sample(rnd, job.split)
+    if job.swap_slots > 0.0:
+        text = grammar.sample_swapped(rnd, job.swap_slots)
+    else:
+        text = grammar.sample(rnd, job.split)
     voice, wpm, pitch = _voice(grammar, job.voices, rnd)
     rng = np.random.default_rng(rnd.getrandbits(64))
     clean = synthesize(text, voice, wpm, pitch)
@@ -283,16 +287,21 @@ def generate_corpus(
     workers: int = 1,
     variants: int = 1,
     grammar: Grammar | None = None,
+    swap_slots: float = 0.0,
 ) -> Path:
     """Write ``n`` utterances (WAVs under ``out_dir/audio``) and ``out_dir/manifest.jsonl``.
 
     Sentences come from ``split`` ("train" or "heldout"); each is spoken once by a random
     voice and rendered in ``variants`` different random conditions (of ``conditions``, default
-    all kinds with random SNRs). The same arguments always produce identical files."""
+    all kinds with random SNRs). With ``swap_slots`` > 0 the sentences are training
+    sentences whose slots hold other slots' values (:meth:`Grammar.sample_swapped`). The same
+    arguments always produce identical files."""
     if n < 1 or variants < 1 or workers < 1:
         raise InvalidArgumentError("n, variants and workers must be >= 1")
     if split not in ("train", "heldout"):
         raise InvalidArgumentError(f"split must be 'train' or 'heldout', got {split!r}")
+    if not 0.0 <= swap_slots <= 1.0 or (swap_slots > 0.0 and split != "train"):
+        raise InvalidArgumentError("swap_slots must be in [0, 1], and only for the train split")
     grammar = grammar or load_grammar()
     conds = tuple(parse_condition(c) for c in (conditions or CONDITION_KINDS))
     voice_list = tuple(voices or grammar.speech.get("voices_for_training", ["en-us"]))
@@ -305,7 +314,10 @@ def generate_corpus(
         raise InvalidArgumentError(f"cannot create {out}: {exc}") from exc
     pool = babble_pool(grammar, voice_list, seed) if any(c.kind == "babble" for c in conds) else []
     n_sentences = -(-n // variants)
-    jobs = [_Job(i, seed, split, variants, conds, voice_list, str(out)) for i in range(n_sentences)]
+    jobs = [
+        _Job(i, seed, split, variants, conds, voice_list, str(out), swap_slots)
+        for i in range(n_sentences)
+    ]
     if workers == 1:
         _init_worker(grammar, pool)
         results = [_make_sentence(j) for j in jobs]
@@ -348,6 +360,13 @@ def corpus_cli(args: Sequence[str] | None = None) -> int:
     parser.add_argument("--voices", nargs="+", help="espeak-ng voices (default: the grammar's)")
     parser.add_argument("--variants", type=int, default=1, help="conditions per sentence")
     parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument(
+        "--swap-slots",
+        type=float,
+        default=0.0,
+        metavar="P",
+        help="training sentences with slots swapped for other slots' values (probability P)",
+    )
     ns = parser.parse_args(args)
     try:
         manifest = generate_corpus(
@@ -359,6 +378,7 @@ def corpus_cli(args: Sequence[str] | None = None) -> int:
             split=ns.split,
             workers=ns.workers,
             variants=ns.variants,
+            swap_slots=ns.swap_slots,
         )
     except WhisperCascadeError as exc:
         print(f"error: {exc}")

@@ -62,6 +62,33 @@ class Grammar:
                 return sentence
         raise InvalidArgumentError(f"could not sample a {split} sentence")  # pragma: no cover
 
+    def sample_swapped(self, rng: random.Random, swap: float = 0.5) -> str:
+        """A training sentence whose slots are, each with probability ``swap`` (at least one),
+        filled with a value of another slot: "drive to emma", "call monday at home".
+
+        Such sentences teach a model that a slot's word comes from the audio, not from which
+        fillings the training sentences happened to pair with a template (the held-out split
+        removes whole sentences, so a template with few fillings otherwise never shows its
+        held-out ones). The result is always of the "train" split."""
+        if not 0.0 <= swap <= 1.0:
+            raise InvalidArgumentError(f"swap must be in [0, 1], got {swap}")
+        names = sorted(self.slots)
+        for _ in range(10_000):
+            parts = _SLOT.split(rng.choice(self.templates))  # text, slot, text, slot, ..., text
+            n_slots = len(parts) // 2
+            if not n_slots or len(names) < 2:
+                continue
+            forced = rng.randrange(n_slots)
+            for i in range(n_slots):
+                name = parts[2 * i + 1]
+                if i == forced or rng.random() < swap:
+                    name = rng.choice([n for n in names if n != name])
+                parts[2 * i + 1] = self.expand(rng.choice(self.slots[name]), rng)
+            sentence = " ".join("".join(parts).split())
+            if self.split_of(sentence) == "train":
+                return sentence
+        raise InvalidArgumentError("this grammar has no slots to swap")
+
     def split_of(self, sentence: str) -> str:
         """ "heldout" for a stable pseudo-random fraction of sentences, else "train"."""
         digest = hashlib.sha256(" ".join(sentence.split()).encode()).digest()

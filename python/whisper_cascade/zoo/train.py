@@ -169,6 +169,21 @@ def spec_augment(mel: Any, rng: random.Random) -> Any:
     return mel
 
 
+@dataclass
+class _Pool:
+    """Training features with their token sequences and curriculum difficulties."""
+
+    features: feat.FeatureSet
+    seqs: list[list[int]]
+    ts_seqs: list[list[int]]
+    diff: Any
+
+
+def extra_name(manifest: Path) -> str:
+    """The feature-set name of an extra training corpus: its folder's name."""
+    return manifest.resolve().parent.name
+
+
 class Trainer:
     """One zoo size: data, model, optimiser, schedule, evaluation and checkpoints."""
 
@@ -183,9 +198,10 @@ class Trainer:
         self.used = feat.domain_token_ids(grammar, self.tok, WINDOW_S)
         self.train_set = feat.load_features(work / "features" / "train")
         self.eval_set = feat.load_features(work / "features" / "heldout")
-        self.seqs = [self._tokens(r, None) for r in self.train_set.rows]
-        self.ts_seqs = [self._tokens(r, r.get("speech_end")) for r in self.train_set.rows]
-        self.diff = np.array([feat.difficulty(r) for r in self.train_set.rows])
+        self.pools = [self._pool(self.train_set)]
+        extra = getattr(args, "extra_train", None)
+        if extra:
+            self.pools.append(self._pool(feat.load_features(work / "features" / extra_name(extra))))
         self.dims = dims_for(self.recipe)
         torch.manual_seed(args.seed)
         self.model = DomainModel(self.dims, self.used)
@@ -205,6 +221,14 @@ class Trainer:
         self.step, self.best_wer = 0, float("inf")
         self.rng = random.Random(args.seed)
         self._resume()
+
+    def _pool(self, fs: feat.FeatureSet) -> _Pool:
+        return _Pool(
+            fs,
+            [self._tokens(r, None) for r in fs.rows],
+            [self._tokens(r, r.get("speech_end")) for r in fs.rows],
+            np.array([feat.difficulty(r) for r in fs.rows]),
+        )
 
     def _tokens(self, row: dict[str, Any], end_s: float | None) -> list[int]:
         if end_s is not None:
@@ -229,15 +253,27 @@ class Trainer:
         return min(1.0, 0.15 + 0.85 * step / max(0.3 * self.steps, MIN_RAMP_STEPS))
 
     def batch(self, step: int) -> tuple[Any, Any, Any, list[list[int]]]:
-        allowed = np.flatnonzero(self.diff <= self.max_difficulty(step) + 1e-9)
-        idx = sorted(self.rng.choice(allowed.tolist()) for _ in range(self.recipe.batch))
-        mel = torch.from_numpy(np.asarray(self.train_set.mels[idx], dtype=np.float32))
+        """A training batch; with an extra pool, each item comes from it with probability
+        ``--extra-fraction``."""
+        limit = self.max_difficulty(step) + 1e-9
+        counts = [0] * len(self.pools)
+        for _ in range(self.recipe.batch):
+            extra = len(self.pools) > 1 and self.rng.random() < self.args.extra_fraction
+            counts[int(extra)] += 1
+        mels: list[Any] = []
+        seqs: list[list[int]] = []
+        for pool, count in zip(self.pools, counts, strict=True):
+            if not count:
+                continue
+            allowed = np.flatnonzero(pool.diff <= limit).tolist()
+            idx = sorted(self.rng.choice(allowed) for _ in range(count))
+            mels.append(np.asarray(pool.features.mels[idx], dtype=np.float32))
+            for i in idx:
+                timestamps = self.rng.random() < self.args.ts_fraction
+                seqs.append(pool.ts_seqs[i] if timestamps else pool.seqs[i])
+        mel = torch.from_numpy(np.concatenate(mels))
         if step >= 0.15 * self.steps and self.rng.random() < self.args.specaug:
             mel = spec_augment(mel, self.rng)
-        seqs = [
-            self.ts_seqs[i] if self.rng.random() < self.args.ts_fraction else self.seqs[i]
-            for i in idx
-        ]
         width = max(len(s) for s in seqs) - 1
         inp = torch.full((len(seqs), width), self.tok.eot, dtype=torch.long)
         tgt = torch.full((len(seqs), width), -100, dtype=torch.long)
@@ -410,12 +446,18 @@ def evaluate_manifest(trainer: Trainer, manifest: Path, show: int = 0) -> dict[s
     return result
 
 
-def prepare(work: Path, train_manifest: Path, eval_manifest: Path) -> None:
+def prepare(
+    work: Path, train_manifest: Path, eval_manifest: Path, extra_train: Path | None = None
+) -> None:
     """Compute the feature memmaps once (skipped when present)."""
     out = work / "features"
     out.mkdir(parents=True, exist_ok=True)
     feat.build_features(eval_manifest, out / "heldout", WINDOW_S)
     feat.build_features(train_manifest, out / "train", WINDOW_S)
+    if extra_train is not None:
+        if extra_name(extra_train) in ("train", "heldout"):
+            raise ValueError(f"{extra_train}: an extra corpus needs its own folder name")
+        feat.build_features(extra_train, out / extra_name(extra_train), WINDOW_S)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -437,6 +479,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="only print the WER of the size's best checkpoint on this corpus",
     )
     p.add_argument("--show", type=int, default=0, help="with --evaluate: print N transcripts")
+    p.add_argument(
+        "--extra-train",
+        type=Path,
+        metavar="MANIFEST",
+        help="a second training corpus (e.g. slot-swapped sentences), features in "
+        "WORK/features/<its folder name>",
+    )
+    p.add_argument(
+        "--extra-fraction", type=float, default=0.25, help="share of batch items from it"
+    )
     p.add_argument("--steps", type=int, default=0, help="override the recipe's step budget")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--seed", type=int, default=0)
@@ -463,6 +515,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         work,
         args.train_manifest or work / "corpus" / "train" / "manifest.jsonl",
         args.eval_manifest or work / "corpus" / "heldout" / "manifest.jsonl",
+        args.extra_train,
     )
     if args.evaluate:
         print(
