@@ -128,14 +128,16 @@ def test_extra_training_pool_is_mixed_in_by_fraction(
     monkeypatch.setitem(train.SIZES, "x", train.Recipe(32, 1, 1, 1, 2, 3e-3, batch=6, warmup=1))
     tok = feat.tokenizer()
 
-    def texts(fraction: float) -> set[str]:
+    def texts(fraction: float, step: int = 10_000) -> set[str]:
         trainer = train.Trainer("x", work, _args(extra_train=swap, extra_fraction=fraction))
-        _, _, _, local = trainer.batch(10_000)
+        _, _, _, local = trainer.batch(step)
         ids = [[trainer.used[i] for i in seq] for seq in local]
         return {" ".join(tok.decode(seq).split()) for seq in ids}
 
     swapped = {r["text"] for r in feat.load_features(work / "features" / "swap").rows}
     trained = {r["text"] for r in feat.load_features(work / "features" / "train").rows}
     assert texts(1.0) <= swapped and texts(0.0) <= trained
+    monkeypatch.setitem(train.SIZES, "x", train.Recipe(32, 1, 1, 1, 2, 3e-3, 6, 1, extra_from=50))
+    assert texts(1.0, step=49) <= trained and texts(1.0, step=50) <= swapped
     with pytest.raises(ValueError, match="own folder"):
         train.prepare(work, swap, swap, work / "c" / "train" / "manifest.jsonl")

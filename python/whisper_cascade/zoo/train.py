@@ -47,15 +47,18 @@ class Recipe:
     lr: float
     batch: int = 24
     warmup: int = 400
+    # First step that mixes in the --extra-train corpus (the slot-swapped sentences).
+    extra_from: int = 0
 
 
 MIN_RAMP_STEPS = 2_400
-# The shipped xs and s were trained in two legs (5 000 then resumed to 10 000; 8 000 then
-# resumed to 12 000, each resume a warm restart of the cosine); the budgets are the totals.
+# The shipped models were trained in legs, each resume a warm restart of the cosine: xs 5 000
+# then 10 000; s 8 000, 12 000, then 15 000 with slot-swapped sentences from step 12 000; m
+# 4 600, 8 000, 12 000, then 14 000 with swapped sentences. The budgets are the totals.
 SIZES: dict[str, Recipe] = {
     "xs": Recipe(64, 1, 3, 3, steps=10_000, lr=1.5e-3),
-    "s": Recipe(128, 2, 3, 3, steps=12_000, lr=1.0e-3),
-    "m": Recipe(256, 4, 4, 3, steps=6_000, lr=1.0e-3),
+    "s": Recipe(128, 2, 3, 3, steps=15_000, lr=1.0e-3, extra_from=12_000),
+    "m": Recipe(256, 4, 4, 3, steps=14_000, lr=1.0e-3, extra_from=12_000),
     "l": Recipe(384, 6, 4, 4, steps=5_000, lr=8e-4),
 }
 
@@ -253,12 +256,13 @@ class Trainer:
         return min(1.0, 0.15 + 0.85 * step / max(0.3 * self.steps, MIN_RAMP_STEPS))
 
     def batch(self, step: int) -> tuple[Any, Any, Any, list[list[int]]]:
-        """A training batch; with an extra pool, each item comes from it with probability
-        ``--extra-fraction``."""
+        """A training batch; with an extra pool, from the recipe's ``extra_from`` step on, each
+        item comes from it with probability ``--extra-fraction``."""
         limit = self.max_difficulty(step) + 1e-9
         counts = [0] * len(self.pools)
+        mix = len(self.pools) > 1 and step >= self.recipe.extra_from
         for _ in range(self.recipe.batch):
-            extra = len(self.pools) > 1 and self.rng.random() < self.args.extra_fraction
+            extra = mix and self.rng.random() < self.args.extra_fraction
             counts[int(extra)] += 1
         mels: list[Any] = []
         seqs: list[list[int]] = []
