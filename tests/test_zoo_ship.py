@@ -184,3 +184,15 @@ def test_training_time_adds_up_resumed_runs(tmp_path: Path) -> None:
     summary = zs.training_summary(tmp_path, "s")
     assert summary["train_seconds"] == 50.0 and summary["steps"] == 250
     assert summary["best_heldout_wer"] == 0.5 and summary["best_step"] == 200
+    assert summary["data"] == zs.TRAINING_DATA
+
+
+def test_training_data_names_the_swapped_corpus_past_its_step(tmp_path: Path) -> None:
+    rows = ["step,elapsed_s,wer", "12000,10,0.3", "12500,20,0.2"]
+    (tmp_path / "train-s.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
+    (tmp_path / "train-xs.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
+    assert "from step 12,000 also 9 000 slot-swapped" in zs.training_summary(tmp_path, "s")["data"]
+    assert zs.training_summary(tmp_path, "xs")["data"] == zs.TRAINING_DATA
+    rows[2] = "12500,20,0.4"
+    (tmp_path / "train-s.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
+    assert zs.training_summary(tmp_path, "s")["data"] == zs.TRAINING_DATA

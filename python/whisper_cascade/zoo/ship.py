@@ -150,6 +150,13 @@ def median_time(path: Path, info: ModelInfo, audios: Sequence[Audio], repeats: i
     return float(statistics.median(times))
 
 
+# Step from which each size also trained on the slot-swapped corpus (mirrors zoo.train.SIZES,
+# which needs torch); a card names that corpus only for a checkpoint trained past the step.
+SWAPPED_FROM_STEP = {"s": 12_000, "m": 12_000}
+TRAINING_DATA = "24 000 synthetic utterances (8 000 sentences x 3 conditions)"
+SWAPPED_DATA = "9 000 slot-swapped utterances (3 000 sentences x 3), 30% of each batch"
+
+
 def training_summary(work: Path, size: str) -> dict[str, Any]:
     """Steps, wall time and best held-out WER of a size, from ``WORK/train-<size>.csv``."""
     log = work / f"train-{size}.csv"
@@ -168,12 +175,17 @@ def training_summary(work: Path, size: str) -> dict[str, Any]:
         if elapsed < previous:
             seconds += previous
         previous = elapsed
+    data = TRAINING_DATA
+    swapped_from = SWAPPED_FROM_STEP.get(size)
+    if best and swapped_from is not None and best[1] > swapped_from:
+        data += f"; from step {swapped_from:,} also {SWAPPED_DATA}"
     return {
         "steps": int(rows[-1]["step"]),
         "train_seconds": seconds + previous,
         "best_heldout_wer": best[0] if best else None,
         "best_step": best[1] if best else None,
         "wer_curve": [(s, w) for w, s in wers],
+        "data": data,
     }
 
 
@@ -205,7 +217,7 @@ def write_card(out: Path, model: ShippedModel, info: ModelInfo, training: dict[s
             f"({training['steps']:,} logged, batch 24) |",
             f"| training time | {training['train_seconds'] / 3600:.2f} h "
             "(wall clock, all resumed runs) |",
-            "| training data | 24 000 synthetic utterances (8 000 sentences x 3 conditions) |",
+            f"| training data | {training.get('data', TRAINING_DATA)} |",
         ]
         if training.get("best_heldout_wer") is not None:
             lines.append(
