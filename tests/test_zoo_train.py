@@ -118,26 +118,32 @@ def test_extra_training_pool_is_mixed_in_by_fraction(
     work: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     swap = generate_corpus(work / "c" / "swap", 4, 5, conditions=["clean"], swap_slots=1.0)
+    more = generate_corpus(work / "c" / "more", 4, 6, conditions=["clean"], voices=["en+m3"])
     train.prepare(
         work,
         work / "c" / "train" / "manifest.jsonl",
         work / "c" / "heldout" / "manifest.jsonl",
-        swap,
+        [swap, more],
     )
-    assert (work / "features" / "swap.npy").exists()
+    assert (work / "features" / "swap.npy").exists() and (work / "features" / "more.npy").exists()
     monkeypatch.setitem(train.SIZES, "x", train.Recipe(32, 1, 1, 1, 2, 3e-3, batch=6, warmup=1))
     tok = feat.tokenizer()
 
-    def texts(fraction: float, step: int = 10_000) -> set[str]:
-        trainer = train.Trainer("x", work, _args(extra_train=swap, extra_fraction=fraction))
-        _, _, _, local = trainer.batch(step)
+    def texts(fraction: float, step: int = 10_000, extra: tuple[Path, ...] = (swap,)) -> set[str]:
+        trainer = train.Trainer("x", work, _args(extra_train=extra, extra_fraction=fraction))
+        local = [seq for _ in range(5) for seq in trainer.batch(step)[3]]
         ids = [[trainer.used[i] for i in seq] for seq in local]
         return {" ".join(tok.decode(seq).split()) for seq in ids}
 
     swapped = {r["text"] for r in feat.load_features(work / "features" / "swap").rows}
     trained = {r["text"] for r in feat.load_features(work / "features" / "train").rows}
     assert texts(1.0) <= swapped and texts(0.0) <= trained
+    others = {r["text"] for r in feat.load_features(work / "features" / "more").rows}
+    both = texts(1.0, extra=(swap, more))
+    assert both <= swapped | others and both & swapped and both & others
     monkeypatch.setitem(train.SIZES, "x", train.Recipe(32, 1, 1, 1, 2, 3e-3, 6, 1, extra_from=50))
     assert texts(1.0, step=49) <= trained and texts(1.0, step=50) <= swapped
     with pytest.raises(ValueError, match="own folder"):
-        train.prepare(work, swap, swap, work / "c" / "train" / "manifest.jsonl")
+        train.prepare(work, swap, swap, [work / "c" / "train" / "manifest.jsonl"])
+    with pytest.raises(ValueError, match="own folder"):
+        train.prepare(work, swap, swap, [swap, swap])

@@ -204,8 +204,7 @@ class Trainer:
         self.train_set = feat.load_features(work / "features" / "train")
         self.eval_set = feat.load_features(work / "features" / "heldout")
         self.pools = [self._pool(self.train_set)]
-        extra = getattr(args, "extra_train", None)
-        if extra:
+        for extra in getattr(args, "extra_train", None) or []:
             self.pools.append(self._pool(feat.load_features(work / "features" / extra_name(extra))))
         self.dims = dims_for(self.recipe)
         torch.manual_seed(args.seed)
@@ -258,14 +257,14 @@ class Trainer:
         return min(1.0, 0.15 + 0.85 * step / max(0.3 * self.steps, MIN_RAMP_STEPS))
 
     def batch(self, step: int) -> tuple[Any, Any, Any, list[list[int]]]:
-        """A training batch; with an extra pool, from the recipe's ``extra_from`` step on, each
-        item comes from it with probability ``--extra-fraction``."""
+        """A training batch; with extra pools, from the recipe's ``extra_from`` step on, each
+        item comes from one of them (chosen uniformly) with probability ``--extra-fraction``."""
         limit = self.max_difficulty(step) + 1e-9
         counts = [0] * len(self.pools)
         mix = len(self.pools) > 1 and step >= self.recipe.extra_from
         for _ in range(self.recipe.batch):
             extra = mix and self.rng.random() < self.args.extra_fraction
-            counts[int(extra)] += 1
+            counts[1 + self.rng.randrange(len(self.pools) - 1) if extra else 0] += 1
         mels: list[Any] = []
         seqs: list[list[int]] = []
         for pool, count in zip(self.pools, counts, strict=True):
@@ -453,17 +452,18 @@ def evaluate_manifest(trainer: Trainer, manifest: Path, show: int = 0) -> dict[s
 
 
 def prepare(
-    work: Path, train_manifest: Path, eval_manifest: Path, extra_train: Path | None = None
+    work: Path, train_manifest: Path, eval_manifest: Path, extra_train: Sequence[Path] = ()
 ) -> None:
     """Compute the feature memmaps once (skipped when present)."""
     out = work / "features"
     out.mkdir(parents=True, exist_ok=True)
     feat.build_features(eval_manifest, out / "heldout", WINDOW_S)
     feat.build_features(train_manifest, out / "train", WINDOW_S)
-    if extra_train is not None:
-        if extra_name(extra_train) in ("train", "heldout"):
-            raise ValueError(f"{extra_train}: an extra corpus needs its own folder name")
-        feat.build_features(extra_train, out / extra_name(extra_train), WINDOW_S)
+    names = [extra_name(m) for m in extra_train]
+    if len(set(names)) < len(names) or {"train", "heldout"} & set(names):
+        raise ValueError(f"{list(extra_train)}: each extra corpus needs its own folder name")
+    for manifest, name in zip(extra_train, names, strict=True):
+        feat.build_features(manifest, out / name, WINDOW_S)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -488,12 +488,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument(
         "--extra-train",
         type=Path,
+        action="append",
         metavar="MANIFEST",
-        help="a second training corpus (e.g. slot-swapped sentences), features in "
-        "WORK/features/<its folder name>",
+        help="another training corpus (repeatable; e.g. slot-swapped sentences, more voices), "
+        "features in WORK/features/<its folder name>",
     )
     p.add_argument(
-        "--extra-fraction", type=float, default=0.25, help="share of batch items from it"
+        "--extra-fraction", type=float, default=0.25, help="share of batch items from them"
     )
     p.add_argument("--steps", type=int, default=0, help="override the recipe's step budget")
     p.add_argument("--threads", type=int, default=1)
@@ -521,7 +522,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         work,
         args.train_manifest or work / "corpus" / "train" / "manifest.jsonl",
         args.eval_manifest or work / "corpus" / "heldout" / "manifest.jsonl",
-        args.extra_train,
+        args.extra_train or [],
     )
     if args.evaluate:
         print(
