@@ -111,6 +111,8 @@ def test_best_checkpoint_npz_and_manifest_evaluation(
     assert set(trainer.model.whisper.state_dict()) == set(state)
     result = train.evaluate_manifest(trainer, work / "c" / "heldout" / "manifest.jsonl", 2)
     assert set(result) == {"all", "clean"} and result["all"] >= 0.0
+    last = train.evaluate_manifest(trainer, work / "c" / "heldout" / "manifest.jsonl", 0, "last")
+    assert set(last) == {"all", "clean"}
     assert train.wer(["a b"], ["a b"]) == 0.0 and train.wer(["a b"], [""]) == 1.0
 
 

@@ -311,9 +311,9 @@ class Trainer:
         hyps = self.transcribe(fs, limit)
         return wer([r["text"] for r in fs.rows[: len(hyps)]], hyps)
 
-    def load_best(self) -> None:
-        """Load ``best.pt`` into the model."""
-        state = torch.load(self.dir / "best.pt", map_location="cpu", weights_only=False)
+    def load_best(self, name: str = "best") -> None:
+        """Load ``best.pt`` (or ``<name>.pt``, e.g. ``last``) into the model."""
+        state = torch.load(self.dir / f"{name}.pt", map_location="cpu", weights_only=False)
         self.model.whisper.load_state_dict(state["model_state_dict"])
         with torch.no_grad():
             self.model.emb.copy_(state["emb"])
@@ -431,12 +431,14 @@ def wer(refs: Sequence[str], hyps: Sequence[str]) -> float:
     return float(jiwer.wer(list(refs), [h or "<empty>" for h in hyps]))
 
 
-def evaluate_manifest(trainer: Trainer, manifest: Path, show: int = 0) -> dict[str, float]:
+def evaluate_manifest(
+    trainer: Trainer, manifest: Path, show: int = 0, checkpoint: str = "best"
+) -> dict[str, float]:
     """WER of a size's best checkpoint on any corpus manifest, overall and per condition kind
     (printing the first ``show`` reference / hypothesis pairs)."""
     import soundfile as sf
 
-    trainer.load_best()
+    trainer.load_best(checkpoint)
     rows = read_manifest(manifest)
     mels = np.stack(
         [feat.log_mel_window(sf.read(r["audio"], dtype="float32")[0], WINDOW_S) for r in rows]
@@ -486,6 +488,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     p.add_argument("--show", type=int, default=0, help="with --evaluate: print N transcripts")
     p.add_argument(
+        "--checkpoint",
+        choices=("best", "last"),
+        default="best",
+        help="with --evaluate: the checkpoint to evaluate",
+    )
+    p.add_argument(
         "--extra-train",
         type=Path,
         action="append",
@@ -526,7 +534,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     if args.evaluate:
         print(
-            json.dumps(evaluate_manifest(Trainer(args.size, work, args), args.evaluate, args.show))
+            json.dumps(
+                evaluate_manifest(
+                    Trainer(args.size, work, args), args.evaluate, args.show, args.checkpoint
+                )
+            )
         )
         return 0
     for size in tuple(SIZES) if args.all else (args.size,):
