@@ -193,6 +193,17 @@ def test_training_data_names_the_swapped_corpus_past_its_step(tmp_path: Path) ->
     (tmp_path / "train-xs.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
     assert "from step 12,000 also 9 000 slot-swapped" in zs.training_summary(tmp_path, "s")["data"]
     assert zs.training_summary(tmp_path, "xs")["data"] == zs.TRAINING_DATA
+    rows.append("16000,30,0.1")
+    (tmp_path / "train-s.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
+    assert "42 more espeak-ng variants" in zs.training_summary(tmp_path, "s")["data"]
+    rows.pop()
+    (tmp_path / "micro-s").mkdir()
+    (tmp_path / "micro-s" / "best.json").write_text('{"step": 12500}')
+    promoted = zs.training_summary(tmp_path, "s")
+    assert promoted["best_step"] == 12500 and promoted["best_heldout_wer"] == 0.2
+    (tmp_path / "micro-s" / "best.json").write_text('{"step": 12600}')
+    assert zs.training_summary(tmp_path, "s")["best_heldout_wer"] is None
+    (tmp_path / "micro-s" / "best.json").unlink()
     rows[2] = "12500,20,0.4"
     (tmp_path / "train-s.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
     assert zs.training_summary(tmp_path, "s")["data"] == zs.TRAINING_DATA

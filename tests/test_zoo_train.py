@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import shutil
 from pathlib import Path
 
@@ -113,6 +114,11 @@ def test_best_checkpoint_npz_and_manifest_evaluation(
     assert set(result) == {"all", "clean"} and result["all"] >= 0.0
     last = train.evaluate_manifest(trainer, work / "c" / "heldout" / "manifest.jsonl", 0, "last")
     assert set(last) == {"all", "clean"}
+    again = train.Trainer("e", work, _args())
+    train.promote_last(again)
+    assert json.loads((work / "micro-e" / "best.json").read_text())["step"] == 4
+    again.checkpoint("best")
+    assert not (work / "micro-e" / "best.json").exists()
     assert train.wer(["a b"], ["a b"]) == 0.0 and train.wer(["a b"], [""]) == 1.0
 
 

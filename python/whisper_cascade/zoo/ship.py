@@ -153,12 +153,18 @@ def median_time(path: Path, info: ModelInfo, audios: Sequence[Audio], repeats: i
 # Step from which each size also trained on the slot-swapped corpus (mirrors zoo.train.SIZES,
 # which needs torch); a card names that corpus only for a checkpoint trained past the step.
 SWAPPED_FROM_STEP = {"s": 12_000, "m": 12_000}
+VOICES_FROM_STEP = {"s": 15_000}
 TRAINING_DATA = "24 000 synthetic utterances (8 000 sentences x 3 conditions)"
 SWAPPED_DATA = "9 000 slot-swapped utterances (3 000 sentences x 3), 30% of each batch"
+VOICES_DATA = (
+    "9 000 utterances in 42 more espeak-ng variants; swapped and new-voice utterances "
+    "20% of each batch each"
+)
 
 
 def training_summary(work: Path, size: str) -> dict[str, Any]:
-    """Steps, wall time and best held-out WER of a size, from ``WORK/train-<size>.csv``."""
+    """Steps, wall time and held-out WER of a size's shipped checkpoint (the best one, or the
+    one ``WORK/micro-<size>/best.json`` names), from ``WORK/train-<size>.csv``."""
     log = work / f"train-{size}.csv"
     if not log.is_file():
         return {}
@@ -167,7 +173,11 @@ def training_summary(work: Path, size: str) -> dict[str, Any]:
     if not rows:
         return {}
     wers = [(float(r["wer"]), int(r["step"])) for r in rows if r.get("wer")]
-    best = min(wers) if wers else None
+    best: tuple[float | None, int] | None = min(wers) if wers else None
+    chosen = work / f"micro-{size}" / "best.json"  # written by zoo.train --promote-last
+    if chosen.is_file():
+        step = int(json.loads(chosen.read_text(encoding="utf-8"))["step"])
+        best = next(((w, s) for w, s in wers if s == step), (None, step))
     # elapsed_s restarts at 0 with every resumed run: add up each run's last value.
     seconds, previous = 0.0, 0.0
     for row in rows:
@@ -179,6 +189,9 @@ def training_summary(work: Path, size: str) -> dict[str, Any]:
     swapped_from = SWAPPED_FROM_STEP.get(size)
     if best and swapped_from is not None and best[1] > swapped_from:
         data += f"; from step {swapped_from:,} also {SWAPPED_DATA}"
+    voices_from = VOICES_FROM_STEP.get(size)
+    if best and voices_from is not None and best[1] > voices_from:
+        data += f"; from step {voices_from:,} also {VOICES_DATA}"
     return {
         "steps": int(rows[-1]["step"]),
         "train_seconds": seconds + previous,
@@ -221,7 +234,7 @@ def write_card(out: Path, model: ShippedModel, info: ModelInfo, training: dict[s
         ]
         if training.get("best_heldout_wer") is not None:
             lines.append(
-                f"| best PyTorch held-out WER | {100 * training['best_heldout_wer']:.1f}% "
+                f"| PyTorch held-out WER | {100 * training['best_heldout_wer']:.1f}% "
                 f"(step {training['best_step']}) |"
             )
     if model.wer is not None:

@@ -335,6 +335,7 @@ class Trainer:
         torch.save(state, tmp)
         os.replace(tmp, self.dir / f"{name}.pt")
         if name == "best":
+            (self.dir / "best.json").unlink(missing_ok=True)  # a promoted step no longer holds
             numpy_state = {k: v.numpy() for k, v in state["model_state_dict"].items()}
             save_npz(self.dir / "best.npz", state["dims"], numpy_state)
 
@@ -453,6 +454,14 @@ def evaluate_manifest(
     return result
 
 
+def promote_last(trainer: Trainer) -> None:
+    """Ship the resumed (last) checkpoint instead of the one with the best held-out WER: for a
+    leg whose aim (e.g. new voices) the held-out set does not measure."""
+    trainer.checkpoint("best")
+    note = {"step": trainer.step, "chosen": "last checkpoint (--promote-last)"}
+    (trainer.dir / "best.json").write_text(json.dumps(note) + "\n", encoding="utf-8")
+
+
 def prepare(
     work: Path, train_manifest: Path, eval_manifest: Path, extra_train: Sequence[Path] = ()
 ) -> None:
@@ -504,6 +513,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument(
         "--extra-fraction", type=float, default=0.25, help="share of batch items from them"
     )
+    p.add_argument(
+        "--promote-last",
+        action="store_true",
+        help="make the size's last checkpoint the one to ship (best.pt, best.npz; step in "
+        "best.json)",
+    )
     p.add_argument("--steps", type=int, default=0, help="override the recipe's step budget")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--seed", type=int, default=0)
@@ -540,6 +555,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                 )
             )
         )
+        return 0
+    if args.promote_last:
+        promote_last(Trainer(args.size, work, args))
         return 0
     for size in tuple(SIZES) if args.all else (args.size,):
         Trainer(size, work, args).run()
