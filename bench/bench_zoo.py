@@ -5,8 +5,11 @@ ladder checks and the confidence AUC of the smallest model.
         --manifest /work/zoo-work/corpus/heldout/manifest.jsonl \
         --unseen /work/zoo-work/corpus/heldout-unseen/manifest.jsonl [--n 100] [--update-readme]
 
-Models: every entry of ``MODELS_DIR/registry.json`` (ladder ``micro`` first, cheapest first),
-or the ``ggml-*.bin`` files given with ``--models``. Decoding: greedy, no timestamps, 1 thread,
+``--manifest`` repeats: the held-out sets are measured as one (a noise bucket of 30 files
+swings by several points between checkpoints; more files make the ladder verdict steadier).
+Models: every entry of ``MODELS_DIR/registry.json`` (ladder ``micro`` first, cheapest first;
+with ``--ladder-only`` only the ladders' rungs), or the ``ggml-*.bin`` files given with
+``--models``. Decoding: greedy, no timestamps, 1 thread,
 each model's own ``audio_ctx``. Do not trust the time columns while training runs.
 """
 
@@ -37,6 +40,14 @@ UNSEEN = "unseen voices"
 CONFIDENCE_KEYS = ("mean", "geometric_mean", "min", "avg_logprob")
 
 
+def files_by_bucket(items: list[ManifestItem]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for item in items:
+        bucket = condition_bucket(item.condition)
+        counts[bucket] = counts.get(bucket, 0) + 1
+    return counts
+
+
 def wer_by_bucket(report: EvalReport) -> dict[str, float]:
     groups: dict[str, list[tuple[int, int]]] = {}
     for item in report.items:
@@ -53,20 +64,25 @@ def _models(args: argparse.Namespace) -> tuple[list[Path], dict[str, list[str]]]
     ladders = {k: list(v) for k, v in registry.get("ladders", {}).items()}
     cost = {m["name"]: float(m["relative_cost"]) for m in registry["models"]}
     rungs = sorted({n for members in ladders.values() for n in members}, key=lambda n: cost[n])
-    names = rungs + [m["name"] for m in registry["models"] if m["name"] not in rungs]
+    names = rungs
+    if not args.ladder_only:
+        names = rungs + [m["name"] for m in registry["models"] if m["name"] not in rungs]
     files = {m["name"]: m["file"] for m in registry["models"]}
     return [args.models_dir / files[n] for n in names], ladders
 
 
-def _take(manifest: Path, n: int | None) -> list[ManifestItem]:
-    items = read_manifest(manifest)
-    return items[:n] if n else items
+def _take(manifests: list[Path], n: int | None) -> list[ManifestItem]:
+    items: list[ManifestItem] = []
+    for manifest in manifests:
+        some = read_manifest(manifest)
+        items += some[:n] if n else some
+    return items
 
 
 def bench(args: argparse.Namespace) -> str:
     paths, ladders = _models(args)
     held = _take(args.manifest, args.n)
-    unseen = _take(args.unseen, args.n) if args.unseen else []
+    unseen = _take([args.unseen], args.n) if args.unseen else []
     rows: dict[str, dict[str, float]] = {}
     rtf: dict[str, float] = {}
     per_file: dict[str, float] = {}
@@ -96,15 +112,17 @@ def bench(args: argparse.Namespace) -> str:
         + (f"; unseen voices: {len(unseen)} utterances" if unseen else "")
         + ". WER in %, greedy, no timestamps, 1 thread.",
         "",
-        "| condition | " + " | ".join(names) + " |",
-        "|---|" + "---:|" * len(names),
+        "| condition | files | " + " | ".join(names) + " |",
+        "|---|---:|" + "---:|" * len(names),
     ]
+    files = files_by_bucket(held)
+    files["all (held-out)"], files[UNSEEN] = len(held), len(unseen)
     for b in buckets:
         cells = [f"{100 * rows[n][b]:.1f}" if b in rows[n] else "–" for n in names]
-        out.append(f"| {b} | " + " | ".join(cells) + " |")
-    out.append("| time per file (ms) | " + " | ".join(f"{1000 * per_file[n]:.0f}" for n in names))
-    out[-1] += " |"
-    out.append("| real-time factor | " + " | ".join(f"{rtf[n]:.4f}" for n in names) + " |")
+        out.append(f"| {b} | {files.get(b, 0)} | " + " | ".join(cells) + " |")
+    timing = " | ".join(f"{1000 * per_file[n]:.0f}" for n in names)
+    out.append(f"| time per file (ms) | | {timing} |")
+    out.append("| real-time factor | | " + " | ".join(f"{rtf[n]:.4f}" for n in names) + " |")
     rungs = [n for n in names if any(n in members for members in ladders.values())]
     for rung in rungs or names[:1]:
         out += ["", f'Confidence of {rung} for "transcript has an error" (AUC of −score):', ""]
@@ -160,8 +178,9 @@ def main() -> int:
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--models-dir", type=Path, default=Path("python/whisper_cascade/data/models"))
     p.add_argument("--models", nargs="+", help="ggml files instead of a registry")
-    p.add_argument("--manifest", type=Path, required=True)
+    p.add_argument("--manifest", type=Path, action="append", required=True, help="repeatable")
     p.add_argument("--unseen", type=Path, default=None)
+    p.add_argument("--ladder-only", action="store_true", help="only the ladders' rungs")
     p.add_argument("--n", type=int, default=None, help="first N utterances of each manifest")
     p.add_argument("--update-readme", action="store_true")
     args = p.parse_args()

@@ -207,3 +207,30 @@ def test_training_data_names_the_swapped_corpus_past_its_step(tmp_path: Path) ->
     rows[2] = "12500,20,0.4"
     (tmp_path / "train-s.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
     assert zs.training_summary(tmp_path, "s")["data"] == zs.TRAINING_DATA
+
+
+def test_a_reshipped_file_without_its_log_keeps_its_training_record(
+    work: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "models"
+    argv = ["--work", str(work), "--out", str(out), "--quantize", "none"]
+    assert zs.main(argv) == 0
+    card = (out / "micro-s.md").read_text(encoding="utf-8")
+    rows = [line for line in card.splitlines() if line.startswith("| training")]
+    assert len(rows) == 3
+    (work / "train-s.csv").unlink()  # the training folder is gone; the file is the same
+    assert zs.main(argv) == 0
+    again = (out / "micro-s.md").read_text(encoding="utf-8")
+    assert [line for line in again.splitlines() if line.startswith("| training")] == rows
+    state = random_state_dict(TINY_RANDOM_DIMS, seed=9)  # another model: its record is unknown
+    save_npz(work / "micro-s" / "best.npz", asdict(TINY_RANDOM_DIMS), state)
+    assert zs.main(argv) == 0
+    assert "| training" not in (out / "micro-s.md").read_text(encoding="utf-8")
+
+
+def test_a_grown_size_names_its_source_and_skips_its_start_row(tmp_path: Path) -> None:
+    rows = ["step,elapsed_s,wer", "0,,0.11", "500,100,0.12", "1000,200,0.10", "1050,210,"]
+    (tmp_path / "train-m.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
+    summary = zs.training_summary(tmp_path, "m")
+    assert summary["data"] == zs.GROWN_DATA["m"] and "widened" in summary["data"]
+    assert summary["train_seconds"] == 210.0 and summary["best_step"] == 1000

@@ -155,3 +155,40 @@ def test_extra_training_pool_is_mixed_in_by_fraction(
         train.prepare(work, swap, swap, [work / "c" / "train" / "manifest.jsonl"])
     with pytest.raises(ValueError, match="own folder"):
         train.prepare(work, swap, swap, [swap, swap])
+
+
+def test_a_grown_size_starts_where_its_source_stopped(
+    work: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    torch.set_num_threads(1)
+    monkeypatch.setitem(train.SIZES, "g1", train.Recipe(32, 1, 1, 1, 4, 3e-3, batch=4, warmup=2))
+    grown = train.Recipe(64, 2, 1, 1, 4, 1e-3, batch=4, warmup=1, grow_from="g1")
+    monkeypatch.setitem(train.SIZES, "g2", grown)
+    small = train.Trainer("g1", work, _args())
+    small.run()
+    small.load_best()
+    big = train.Trainer("g2", work, _args())
+    assert big.warm and big.step == 0 and big.max_difficulty(0) == 1.0
+    mel, inp, _, _ = small.batch(10_000)
+    small.model.eval()
+    big.model.eval()
+    with torch.no_grad():
+        want, got = small.model(mel, inp), big.model(mel, inp)
+    assert torch.allclose(want, got, atol=1e-4)  # widened: the same function
+    big.run()
+    rows = (work / "train-g2.csv").read_text().splitlines()
+    assert rows[1].startswith("0,")  # the start is evaluated (and may be the best)
+    assert torch.load(work / "micro-g2" / "last.pt", weights_only=False)["warm"] is True
+    again = train.Trainer("g2", work, _args(steps=6))
+    assert again.warm and again.step == 4
+
+    monkeypatch.setitem(train.SIZES, "g3", train.Recipe(32, 1, 1, 1, 6, 1e-3, batch=4, warmup=1))
+    init = work / "micro-g1" / "best.npz"
+    seeded = train.Trainer("g3", work, _args(init=init, init_step=5))
+    assert seeded.warm and seeded.step == 5
+    seeded.model.eval()
+    with torch.no_grad():
+        assert torch.allclose(seeded.model(mel, inp), want, atol=1e-5)
+    monkeypatch.setitem(train.SIZES, "g4", train.Recipe(64, 2, 1, 1, 6, 1e-3, batch=4, warmup=1))
+    with pytest.raises(ValueError, match="has dims"):
+        train.Trainer("g4", work, _args(init=init))

@@ -251,6 +251,18 @@ def _cmd_zoo_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_zoo_grow(args: argparse.Namespace) -> int:
+    from whisper_cascade.zoo.export import save_npz
+    from whisper_cascade.zoo.grow import load_any, widen
+
+    dims, state = load_any(args.source)
+    if args.widen != 1:
+        dims, state = widen(dims, state, args.widen, seed=args.seed)
+    save_npz(args.output, dims, state)
+    print(f"wrote {args.output} (d_model {dims['n_audio_state']}, {dims['n_audio_head']} heads)")
+    return 0
+
+
 def _add_zoo_commands(sub: Any) -> None:
     zoo = sub.add_parser("zoo", help="the micro zoo: synthetic corpus and model export")
     zsub = zoo.add_subparsers(dest="zoo_command", required=True)
@@ -265,6 +277,14 @@ def _add_zoo_commands(sub: Any) -> None:
     p.add_argument("output", help="the ggml f16 file to write")
     p.add_argument("--quantize", nargs="*", choices=["q8_0", "q5_0", "q5_1", "q4_0", "q4_1"])
     p.set_defaults(handler=_cmd_zoo_export)
+    p = zsub.add_parser(
+        "grow", help="a model file or checkpoint as a .npz checkpoint, optionally widened"
+    )
+    p.add_argument("source", help="a zoo .npz or a whisper.cpp f16/f32 model file")
+    p.add_argument("output", help="the .npz checkpoint to write")
+    p.add_argument("--widen", type=int, default=1, metavar="K", help="K times wider, same outputs")
+    p.add_argument("--seed", type=int, default=0, help="seed of the random weight splits")
+    p.set_defaults(handler=_cmd_zoo_grow)
 
 
 # --- parser -------------------------------------------------------------------------------

@@ -152,8 +152,13 @@ def median_time(path: Path, info: ModelInfo, audios: Sequence[Audio], repeats: i
 
 # Step from which each size also trained on the slot-swapped corpus (mirrors zoo.train.SIZES,
 # which needs torch); a card names that corpus only for a checkpoint trained past the step.
-SWAPPED_FROM_STEP = {"s": 12_000, "m": 12_000}
+SWAPPED_FROM_STEP = {"s": 12_000}
 VOICES_FROM_STEP = {"s": 15_000}
+# Sizes that start from another size's shipped checkpoint, widened (zoo.train Recipe.grow_from).
+GROWN_DATA = {
+    "m": "micro-s (step 18 000) widened 2x with the same outputs (zoo.grow), then the 24 000 "
+    "utterances with the slot-swapped and new-voice corpora 20% of each batch each",
+}
 TRAINING_DATA = "24 000 synthetic utterances (8 000 sentences x 3 conditions)"
 SWAPPED_DATA = "9 000 slot-swapped utterances (3 000 sentences x 3), 30% of each batch"
 VOICES_DATA = (
@@ -181,11 +186,13 @@ def training_summary(work: Path, size: str) -> dict[str, Any]:
     # elapsed_s restarts at 0 with every resumed run: add up each run's last value.
     seconds, previous = 0.0, 0.0
     for row in rows:
+        if not row.get("elapsed_s"):
+            continue  # a warm start's evaluation of its starting point
         elapsed = float(row["elapsed_s"])
         if elapsed < previous:
             seconds += previous
         previous = elapsed
-    data = TRAINING_DATA
+    data = GROWN_DATA.get(size, TRAINING_DATA)
     swapped_from = SWAPPED_FROM_STEP.get(size)
     if best and swapped_from is not None and best[1] > swapped_from:
         data += f"; from step {swapped_from:,} also {SWAPPED_DATA}"
@@ -237,6 +244,8 @@ def write_card(out: Path, model: ShippedModel, info: ModelInfo, training: dict[s
                 f"| PyTorch held-out WER | {100 * training['best_heldout_wer']:.1f}% "
                 f"(step {training['best_step']}) |"
             )
+    else:
+        lines += _kept_training_rows(out / f"{model.name}.md", model.sha256)
     if model.wer is not None:
         lines += ["", "## WER (whisper.cpp, greedy, held-out sentences)", ""]
         lines += ["| condition | WER |", "|---|---:|", f"| all | {100 * model.wer:.1f}% |"]
@@ -244,6 +253,18 @@ def write_card(out: Path, model: ShippedModel, info: ModelInfo, training: dict[s
     card = out / f"{model.name}.md"
     card.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return card
+
+
+def _kept_training_rows(card: Path, sha256: str) -> list[str]:
+    """The training rows of an existing card for the same file: re-shipping an unchanged
+    model without its training log keeps its training record."""
+    if not card.is_file():
+        return []
+    text = card.read_text(encoding="utf-8")
+    if f"`{sha256}`" not in text:
+        return []
+    keep = ("| training ", "| PyTorch held-out WER ")
+    return [line for line in text.splitlines() if line.startswith(keep)]
 
 
 def condition_kind(condition: str | None) -> str:
