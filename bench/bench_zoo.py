@@ -174,7 +174,7 @@ def _auc(scores: list[float], labels: list[bool]) -> str:
         return "n/a (one class only)"
 
 
-def main() -> int:
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--models-dir", type=Path, default=Path("python/whisper_cascade/data/models"))
     p.add_argument("--models", nargs="+", help="ggml files instead of a registry")
@@ -183,12 +183,19 @@ def main() -> int:
     p.add_argument("--ladder-only", action="store_true", help="only the ladders' rungs")
     p.add_argument("--n", type=int, default=None, help="first N utterances of each manifest")
     p.add_argument("--update-readme", action="store_true")
-    args = p.parse_args()
+    return p.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
     table = bench(args)
     print(table)
     if args.update_readme:
         update_readme_section(
-            SECTION, "python bench/bench_zoo.py " + " ".join(sys.argv[1:]), table, README
+            SECTION,
+            "python bench/bench_zoo.py " + " ".join(sys.argv[1:] if argv is None else argv),
+            table,
+            README,
         )
     return 0
 
