@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# Rebuild the micro zoo from scratch (hours of CPU; resumable): corpora, train-extra venv,
+# training of xs, s, m (m grows from s), then ship into the package. docs/zoo.md explains it.
+#   WORK=/work/zoo-work bash scripts/zoo-retrain.sh [corpora|venv|train|ship]   (default: all)
+# Each corpus is skipped when its manifest exists; training resumes from WORK/micro-*/last.pt.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$(pwd)
+WORK=${WORK:-/work/zoo-work}
+PY=${PY:-$ROOT/.venv/bin/python}
+TRAIN_PY=$WORK/venv-train/bin/python
+C=$WORK/corpus
+export PYTHONPATH=$ROOT/python
+
+corpus() {
+  local out=$1; shift
+  [ -f "$C/$out/manifest.jsonl" ] && return 0
+  echo "==> $(date +%T) corpus $out"
+  "$PY" -m whisper_cascade.cli zoo corpus "$C/$out" --workers 2 "$@"
+}
+
+corpora() {
+  local variants="Alex Alicia Andrea Denis Diogo Henrique Hugo Jacky Marco Mario Michael Nguyen
+    Storm adam anika announcer antonio aunty belinda boris caleb ed fast grandma grandpa gustave
+    iven iven2 iven3 iven4 kaukovalta marcelo michel miguel norbert pablo pedro quincy rob sandro
+    victor zac"
+  local voices=() base v
+  for base in en en-us en-gb-x-rp en-gb-scotland en-029 en-gb-x-gbclan en-gb-x-gbcwmd; do
+    for v in $variants; do voices+=("$base+$v"); done
+  done
+  corpus heldout --n 600 --seed 2 --split heldout
+  corpus heldout-b --n 1200 --seed 4 --split heldout
+  corpus heldout-unseen --n 300 --seed 3 --split heldout --voices en-us-nyc+m7 en-gb+f5 \
+    en-us-nyc+klatt en-gb+john en-us+annie en-gb-x-rp+m6 en-029+Andy en-gb-scotland+klatt3
+  corpus train --n 24000 --seed 1 --variants 3
+  corpus train-swap --n 9000 --seed 21 --variants 3 --swap-slots 0.5
+  corpus train-voices --n 9000 --seed 31 --variants 3 --voices "${voices[@]}"
+  corpus train-swap2 --n 9000 --seed 22 --variants 3 --swap-slots 0.5
+  corpus train-voices2 --n 9000 --seed 32 --variants 3 --voices "${voices[@]}"
+  corpus calib --n 400 --seed 11 --split heldout
+  corpus calib-u1 --n 300 --seed 13 --split heldout --voices en-gb+m8 en-us+klatt2 en+steph \
+    en-gb-x-rp+paul en-029+linda en-us-nyc+david en-gb-scotland+edward en-gb-x-gbcwmd+Mike
+  corpus calib-u2 --n 300 --seed 14 --split heldout --voices en-gb-x-gbclan+klatt4 en-us+robert \
+    en+Gene en-029+max en-gb+Lee en-gb-x-rp+shelby en-gb-scotland+travis en-us-nyc+benjamin
+}
+
+venv() {
+  [ -x "$TRAIN_PY" ] || python3 -m venv "$WORK/venv-train"
+  "$WORK/venv-train/bin/pip" install -q torch openai-whisper jiwer soundfile soxr numpy
+}
+
+train() {
+  local extra=()
+  for name in train-swap train-voices train-swap2 train-voices2; do
+    extra+=(--extra-train "$C/$name/manifest.jsonl")
+  done
+  # xs and s from scratch, then m grown from s's best checkpoint (zoo.train SIZES).
+  "$TRAIN_PY" -m whisper_cascade.zoo.train --all --work "$WORK" --threads 2 \
+    "${extra[@]}" --extra-fraction 0.5
+}
+
+ship() {
+  "$PY" -m whisper_cascade.zoo.ship --work "$WORK" --out python/whisper_cascade/data/models \
+    --sizes xs s m --eval-manifest "$C/heldout/manifest.jsonl" --ladder micro=xs,s,m
+}
+
+case "${1:-all}" in
+  corpora) corpora ;;
+  venv) venv ;;
+  train) train ;;
+  ship) ship ;;
+  all) corpora; venv; train; ship ;;
+  *) echo "usage: $0 [corpora|venv|train|ship|all]" >&2; exit 2 ;;
+esac
