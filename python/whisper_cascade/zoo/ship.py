@@ -157,7 +157,9 @@ VOICES_FROM_STEP = {"s": 15_000}
 # Sizes that start from another size's shipped checkpoint, widened (zoo.train Recipe.grow_from).
 GROWN_DATA = {
     "m": "micro-s (step 18 000) widened 2x with the same outputs (zoo.grow), then the 24 000 "
-    "utterances with the slot-swapped and new-voice corpora 20% of each batch each",
+    "utterances with the slot-swapped and new-voice corpora 20% of each batch each; from step "
+    "1 230 also a second slot-swapped and a second new-voice corpus (seeds 22, 32), the four "
+    "50% of each batch",
 }
 TRAINING_DATA = "24 000 synthetic utterances (8 000 sentences x 3 conditions)"
 SWAPPED_DATA = "9 000 slot-swapped utterances (3 000 sentences x 3), 30% of each batch"
