@@ -37,7 +37,7 @@ from benchlib import update_readme_section  # noqa: E402
 README = Path(__file__).with_name("README.md")
 SECTION = "## Micro zoo"
 UNSEEN = "unseen voices"
-CONFIDENCE_KEYS = ("mean", "geometric_mean", "min", "avg_logprob")
+CONFIDENCE_KEYS = ("mean", "geometric_mean", "min", "avg_logprob", "sequence_confidence")
 
 
 def files_by_bucket(items: list[ManifestItem]) -> dict[str, int]:

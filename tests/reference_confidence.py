@@ -68,6 +68,7 @@ def _token_metrics(probs: list[float], logprobs: list[float], low: float) -> dic
                 "consistency",
                 "low_confidence_ratio",
                 "avg_logprob",
+                "sequence_confidence",
             ),
             0.0,
         )
@@ -84,6 +85,9 @@ def _token_metrics(probs: list[float], logprobs: list[float], low: float) -> dic
         "consistency": 1.0 - (max(probs) - min(probs)),
         "low_confidence_ratio": sum(1 for p in probs if p < low) / n,
         "avg_logprob": sum(logprobs) / n,
+        "sequence_confidence": 0.0
+        if min(probs) == 0.0
+        else math.exp(sum(math.log(p) for p in probs)),
     }
 
 

@@ -57,6 +57,7 @@ def test_good_transcript_scores_high_and_is_accepted() -> None:
         ("compression_ratio", 1.5, 2.8),
         ("avg_logprob", -0.2, -1.4),
         ("speech_in_segments", 1.0, 0.5),
+        ("sequence_confidence", 0.9, 0.1),
     ],
 )
 def test_score_is_monotone_in_each_metric(metric: str, better: float, worse: float) -> None:
@@ -68,6 +69,27 @@ def test_score_is_monotone_in_each_metric(metric: str, better: float, worse: flo
         hi = score({**m, metric: better}).value
         lo = score({**m, metric: worse}).value
         assert 0.0 <= lo <= hi <= 1.0
+        w = Weights(sequence=2.0)
+        assert score({**m, metric: worse}, None, w).value >= 0.0
+        assert (
+            score({**m, metric: worse}, None, w).value
+            <= score({**m, metric: better}, None, w).value
+        )
+
+
+def test_sequence_weight_reads_the_whole_text_probability() -> None:
+    """Only the sequence weight looks at sequence_confidence; without the metric (metrics
+    stored before it existed) it is geometric_mean ** n_tokens."""
+    short = {**GOOD, "n_tokens": 4, "geometric_mean": 0.9, "sequence_confidence": 0.9**4}
+    long = {**short, "n_tokens": 40, "sequence_confidence": 0.9**40}
+    assert score(short).value == score(long).value
+    w = Weights(confidence=0.0, consistency=0.0, coverage=0.0, sequence=1.0)
+    assert score(short, None, w).components["sequence"] == pytest.approx(0.9**4)
+    assert score(long, None, w).value < score(short, None, w).value
+    derived = {k: v for k, v in long.items() if k != "sequence_confidence"}
+    assert score(derived, None, w).value == pytest.approx(score(long, None, w).value)
+    with pytest.raises(InvalidArgumentError, match="sequence weights sum to 0"):
+        Weights(confidence=0.0, consistency=0.0, coverage=0.0)
 
 
 def test_confident_repetition_loop_is_flagged_and_escalated() -> None:

@@ -53,6 +53,22 @@ def test_fit_finds_the_informative_penalty_and_holds_out() -> None:
     assert objective(held, fitted) == pytest.approx(sum(aucs(held, fitted)) / 2)
 
 
+def test_fit_weighs_the_sequence_confidence_when_errors_follow_length() -> None:
+    """Every token equally likely: the mean cannot tell a long text (more chances of an error)
+    from a short one; the probability of the whole text can."""
+    rng = random.Random(4)
+    runs = []
+    for _ in range(300):
+        n = rng.randint(3, 40)
+        p = rng.uniform(0.95, 0.96)
+        wrong = rng.random() > p**n
+        m = {**_metrics(0.1, 1.0), "n_tokens": n, "mean": p, "geometric_mean": p}
+        runs.append(ScoredRun(m, 0.8, int(wrong), 10))
+    fitted = fit_weights(runs, Weights(), {"sequence": (0.0, 4.0)})
+    assert fitted.sequence == 4.0
+    assert aucs(runs, fitted)[0] > aucs(runs, Weights())[0] + 0.1
+
+
 def test_one_class_keeps_the_base_and_bad_grids_raise() -> None:
     right = [ScoredRun(r.metrics, r.speech_ratio, 0, 10) for r in _runs(20, 3)]
     assert all(math.isnan(a) for a in aucs(right, Weights()))

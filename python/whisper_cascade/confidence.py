@@ -148,6 +148,7 @@ class ConfidenceMetrics:
     consistency: float
     low_confidence_ratio: float
     avg_logprob: float
+    sequence_confidence: float
     compression_ratio: float
     repetition_score: float
     speech_coverage: float

@@ -3,7 +3,8 @@
 :func:`score` combines a transcript's confidence metrics (see
 :mod:`whisper_cascade.confidence`) into a value in [0, 1]::
 
-    base  = weighted mean of (mean token probability, consistency, speech coverage)
+    base  = weighted mean of (mean token probability, consistency, speech coverage,
+                              sequence confidence)
     value = base × Π (1 − weight_i × penalty_i)
 
 with penalties in [0, 1] for the low-confidence token share, back-to-back word repetition,
@@ -78,6 +79,7 @@ class Weights:
     confidence: float = 0.6
     consistency: float = 0.4
     coverage: float = 0.1
+    sequence: float = 0.0
     low_confidence_penalty: float = 0.9
     repetition_penalty: float = 0.8
     compression_penalty: float = 0.6
@@ -90,8 +92,10 @@ class Weights:
                 raise InvalidArgumentError(f"weight {name} must be a finite number >= 0")
             if name.endswith("_penalty") and value > 1:
                 raise InvalidArgumentError(f"weight {name} must be in [0, 1], got {value}")
-        if self.confidence + self.consistency + self.coverage <= 0:
-            raise InvalidArgumentError("confidence, consistency and coverage weights sum to 0")
+        if self.confidence + self.consistency + self.coverage + self.sequence <= 0:
+            raise InvalidArgumentError(
+                "confidence, consistency, coverage and sequence weights sum to 0"
+            )
 
     def updated(self, values: Mapping[str, float]) -> Weights:
         """A copy with some weights replaced; unknown names raise InvalidArgumentError."""
@@ -165,8 +169,16 @@ def score(
     conf = _clamp(_metric(metrics, "mean", 0.0))
     consistency = _clamp(_metric(metrics, "consistency", conf))
     coverage = _clamp(_metric(metrics, "speech_coverage", 1.0))
-    total = w.confidence + w.consistency + w.coverage
-    base = (w.confidence * conf + w.consistency * consistency + w.coverage * coverage) / total
+    # Metrics stored before sequence_confidence existed: the same value from its two parts.
+    geometric = _clamp(_metric(metrics, "geometric_mean", conf))
+    sequence = _clamp(_metric(metrics, "sequence_confidence", geometric**n_tokens))
+    total = w.confidence + w.consistency + w.coverage + w.sequence
+    base = (
+        w.confidence * conf
+        + w.consistency * consistency
+        + w.coverage * coverage
+        + w.sequence * sequence
+    ) / total
     in_speech = _clamp(_metric(metrics, "speech_in_segments", 1.0))
     no_speech_pen = 1.0 - in_speech
     silent_file = speech_ratio is not None and speech_ratio < NO_SPEECH_RATIO
@@ -198,6 +210,7 @@ def score(
         "confidence": conf,
         "consistency": consistency,
         "coverage": coverage,
+        "sequence": sequence,
         "base": base,
         **penalties,
     }

@@ -35,6 +35,9 @@ BAD_WER = 0.2
 GRID: Mapping[str, Sequence[float]] = {
     "consistency": (0.0, 0.15, 0.4, 0.8, 1.2),
     "coverage": (0.0, 0.1, 0.25),
+    # The probability of the whole text: the best single signal of "has an error" on the
+    # zoo's calibration corpus (AUC 0.79 on micro-xs against 0.71 for the mean probability).
+    "sequence": (0.0, 0.5, 1.5, 4.0, 10.0),
     "low_confidence_penalty": (0.0, 0.3, 0.6, 0.9),
     "logprob_penalty": (0.0, 0.3, 0.7),
     # Never 0: the no-speech penalty is the score's guard against text over silence.

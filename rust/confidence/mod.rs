@@ -9,7 +9,9 @@
 //! - `mean`, `min`, `std` (population) of the token probabilities; `geometric_mean` is
 //!   `exp(mean(ln p))` (0.0 as soon as one probability is 0); `consistency = 1 - (max - min)`;
 //!   `low_confidence_ratio` is the share of probabilities `< low_threshold`; `avg_logprob` the
-//!   mean token log-probability.
+//!   mean token log-probability; `sequence_confidence` is `exp(sum(ln p))`, the probability the
+//!   model gives its whole text (it falls with length: one likely error in a long text lowers
+//!   it as much as in a short one, which is what "does this text have an error" asks).
 //! - `compression_ratio`: openai-whisper's, on the stripped segment text (overall: on the
 //!   stripped concatenation of all segment texts); see [`text::ZlibSizer`].
 //! - `repetition_score`: see [`text::repetition_score`]; words come from the lowercased segment
@@ -26,7 +28,7 @@
 //!   duration (times -1, or end <= start) has `speech_in_segments` 1.0 and covers nothing.
 //!
 //! No text tokens: `n_tokens` 0 and every token statistic 0.0 (mean, geometric mean, min,
-//! std, consistency, low ratio, avg logprob); the text metrics are computed as usual
+//! std, consistency, low ratio, avg logprob, sequence confidence); the text metrics are computed as usual
 //! (the empty text has compression ratio 0.0 and repetition 0.0). Nothing is ever NaN.
 //!
 //! Words: the byte pieces of consecutive text tokens of one segment are merged; a piece
@@ -80,6 +82,7 @@ pub struct Metrics {
     pub consistency: f64,
     pub low_confidence_ratio: f64,
     pub avg_logprob: f64,
+    pub sequence_confidence: f64,
     pub compression_ratio: f64,
     pub repetition_score: f64,
     pub speech_coverage: f64,
@@ -174,6 +177,7 @@ impl Acc {
             consistency: 0.0,
             low_confidence_ratio: 0.0,
             avg_logprob: 0.0,
+            sequence_confidence: 0.0,
             compression_ratio: 0.0,
             repetition_score: 0.0,
             speech_coverage: 1.0,
@@ -190,6 +194,7 @@ impl Acc {
         m.consistency = 1.0 - (self.max - self.min);
         m.low_confidence_ratio = self.n_low as f64 / n;
         m.avg_logprob = self.sum_logprob / n;
+        m.sequence_confidence = self.sum_ln.exp();
         m
     }
 }

@@ -90,6 +90,7 @@ fn token_statistics_ignore_special_and_timestamp_tokens() {
     assert!(close(m.consistency, 0.5));
     assert!(close(m.low_confidence_ratio, 0.5));
     assert!(close(m.avg_logprob, (0.5f64.ln() + 0.0) / 2.0));
+    assert!(close(m.sequence_confidence, 0.5));
     assert_eq!(r.segments.len(), 1);
     assert_eq!(r.segments[0].n_tokens, 2);
     assert!(close(r.segments[0].mean, 0.75));
@@ -102,6 +103,7 @@ fn zero_probability_gives_zero_geometric_mean_not_nan() {
     o.segment(0, 100, " a b").text(" a", 0.0).text(" b", 1.0);
     let m = o.run(None).unwrap().overall;
     assert_eq!(m.geometric_mean, 0.0);
+    assert_eq!(m.sequence_confidence, 0.0);
     assert_eq!(m.consistency, 0.0);
 }
 
@@ -139,6 +141,7 @@ fn empty_result_is_all_zero_and_finite() {
         m.consistency,
         m.low_confidence_ratio,
         m.avg_logprob,
+        m.sequence_confidence,
         m.compression_ratio,
         m.repetition_score,
     ] {

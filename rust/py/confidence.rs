@@ -58,6 +58,7 @@ fn metrics_dict<'py>(py: Python<'py>, m: &Metrics) -> PyResult<Bound<'py, PyDict
     d.set_item(intern!(py, "consistency"), m.consistency)?;
     d.set_item(intern!(py, "low_confidence_ratio"), m.low_confidence_ratio)?;
     d.set_item(intern!(py, "avg_logprob"), m.avg_logprob)?;
+    d.set_item(intern!(py, "sequence_confidence"), m.sequence_confidence)?;
     d.set_item(intern!(py, "compression_ratio"), m.compression_ratio)?;
     d.set_item(intern!(py, "repetition_score"), m.repetition_score)?;
     d.set_item(intern!(py, "speech_coverage"), m.speech_coverage)?;
@@ -94,7 +95,7 @@ fn report_dict<'py>(py: Python<'py>, r: &Report) -> PyResult<Bound<'py, PyDict>>
 }
 
 /// Metric names in the column order of [`metrics_row`].
-const METRIC_NAMES: [&str; 12] = [
+const METRIC_NAMES: [&str; 13] = [
     "n_tokens",
     "mean",
     "geometric_mean",
@@ -103,13 +104,14 @@ const METRIC_NAMES: [&str; 12] = [
     "consistency",
     "low_confidence_ratio",
     "avg_logprob",
+    "sequence_confidence",
     "compression_ratio",
     "repetition_score",
     "speech_coverage",
     "speech_in_segments",
 ];
 
-fn metrics_row(m: &Metrics) -> [f64; 12] {
+fn metrics_row(m: &Metrics) -> [f64; 13] {
     [
         m.n_tokens as f64,
         m.mean,
@@ -119,6 +121,7 @@ fn metrics_row(m: &Metrics) -> [f64; 12] {
         m.consistency,
         m.low_confidence_ratio,
         m.avg_logprob,
+        m.sequence_confidence,
         m.compression_ratio,
         m.repetition_score,
         m.speech_coverage,
@@ -174,7 +177,7 @@ impl Columns {
         d.set_item(intern!(py, "overall"), PyArray1::from_vec(py, self.overall))?;
         d.set_item(
             intern!(py, "segments"),
-            PyArray1::from_vec(py, self.segments).reshape([self.n_segments, 12])?,
+            PyArray1::from_vec(py, self.segments).reshape([self.n_segments, METRIC_NAMES.len()])?,
         )?;
         d.set_item(intern!(py, "word_text"), self.word_text)?;
         d.set_item(
