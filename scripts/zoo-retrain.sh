@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Rebuild the micro zoo from scratch (hours of CPU; resumable): corpora, train-extra venv,
-# training of xs, s, m (m grows from s), then ship into the package. docs/zoo.md explains it.
+# training of xs, s, m (m grows from s), warm legs of xs and s, then ship into the package.
+# docs/zoo.md explains it.
 #   WORK=/work/zoo-work bash scripts/zoo-retrain.sh [corpora|venv|train|ship]   (default: all)
 # Each corpus is skipped when its manifest exists; training resumes from WORK/micro-*/last.pt.
 set -euo pipefail
@@ -57,6 +58,23 @@ train() {
   # xs and s from scratch, then m grown from s's best checkpoint (zoo.train SIZES).
   "$TRAIN_PY" -m whisper_cascade.zoo.train --all --work "$WORK" --threads 2 \
     "${extra[@]}" --extra-fraction 0.5
+  # Session 11: xs and s restarted late in their cosine with the four extra corpora.
+  leg xs 8000 11000
+  leg s 4500 6000
+}
+
+# A warm leg: the size's from-scratch checkpoint moves to WORK/micro-SIZE-scratch*, the leg
+# starts from it as step INIT of the cosine and trains to STEPS (resumes like any run).
+leg() {
+  local size=$1 init=$2 steps=$3
+  if [ ! -f "$WORK/micro-$size-scratch.npz" ]; then
+    cp "$WORK/micro-$size/best.npz" "$WORK/micro-$size-scratch.npz"
+    mv "$WORK/micro-$size" "$WORK/micro-$size-scratch"
+    mv "$WORK/train-$size.csv" "$WORK/train-$size-scratch.csv"
+  fi
+  "$TRAIN_PY" -m whisper_cascade.zoo.train --size "$size" --work "$WORK" --threads 2 \
+    "${extra[@]}" --extra-fraction 0.5 --init "$WORK/micro-$size-scratch.npz" \
+    --init-step "$init" --steps "$steps"
 }
 
 ship() {

@@ -232,5 +232,11 @@ def test_a_grown_size_names_its_source_and_skips_its_start_row(tmp_path: Path) -
     rows = ["step,elapsed_s,wer", "0,,0.11", "500,100,0.12", "1000,200,0.10", "1050,210,"]
     (tmp_path / "train-m.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
     summary = zs.training_summary(tmp_path, "m")
-    assert summary["data"] == zs.GROWN_DATA["m"] and "widened" in summary["data"]
+    assert summary["data"] == zs.WARM_DATA["m"] and "widened" in summary["data"]
     assert summary["train_seconds"] == 210.0 and summary["best_step"] == 1000
+    # A warm-restarted leg of a size trained from scratch before: named only when the log
+    # starts with the restart's evaluation row.
+    (tmp_path / "train-xs.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
+    assert zs.training_summary(tmp_path, "xs")["data"] == zs.WARM_DATA["xs"]
+    (tmp_path / "train-xs.csv").write_text("\n".join(rows[:1] + rows[2:]) + "\n")
+    assert zs.training_summary(tmp_path, "xs")["data"] == zs.TRAINING_DATA

@@ -154,8 +154,20 @@ def median_time(path: Path, info: ModelInfo, audios: Sequence[Audio], repeats: i
 # which needs torch); a card names that corpus only for a checkpoint trained past the step.
 SWAPPED_FROM_STEP = {"s": 12_000}
 VOICES_FROM_STEP = {"s": 15_000}
-# Sizes that start from another size's shipped checkpoint, widened (zoo.train Recipe.grow_from).
-GROWN_DATA = {
+_FOUR_EXTRA = (
+    "the four extra corpora (slot-swapped seeds 21, 22; new voices seeds 31, 32; 9 000 "
+    "utterances each) 50% of each batch"
+)
+# What the shipped checkpoints of warm-started legs (zoo.train --init, or Recipe.grow_from)
+# started from and trained on; used when the size's log starts with a warm start's evaluation
+# row (no elapsed_s). Their logged steps count from the restart.
+WARM_DATA = {
+    "xs": "micro-xs of sessions 4-10 (step 9 500 of the 24 000 utterances, 1.22 h) restarted "
+    "as step 8 000 of its cosine (lr 3.3e-4 falling to 7.5e-5), then the 24 000 utterances with "
+    + _FOUR_EXTRA,
+    "s": "micro-s of sessions 8-10 (18 000 steps, 3.59 h; see micro-s in docs/zoo.md) restarted "
+    "as step 4 500 of its cosine (lr 2e-4 falling to 5e-5), then the 24 000 utterances with "
+    + _FOUR_EXTRA,
     "m": "micro-s (step 18 000) widened 2x with the same outputs (zoo.grow), then the 24 000 "
     "utterances with the slot-swapped and new-voice corpora 20% of each batch each; from step "
     "1 230 also a second slot-swapped and a second new-voice corpus (seeds 22, 32), the four "
@@ -194,12 +206,13 @@ def training_summary(work: Path, size: str) -> dict[str, Any]:
         if elapsed < previous:
             seconds += previous
         previous = elapsed
-    data = GROWN_DATA.get(size, TRAINING_DATA)
+    warm = size in WARM_DATA and not rows[0].get("elapsed_s")
+    data = WARM_DATA[size] if warm else TRAINING_DATA
     swapped_from = SWAPPED_FROM_STEP.get(size)
-    if best and swapped_from is not None and best[1] > swapped_from:
+    if not warm and best and swapped_from is not None and best[1] > swapped_from:
         data += f"; from step {swapped_from:,} also {SWAPPED_DATA}"
     voices_from = VOICES_FROM_STEP.get(size)
-    if best and voices_from is not None and best[1] > voices_from:
+    if not warm and best and voices_from is not None and best[1] > voices_from:
         data += f"; from step {voices_from:,} also {VOICES_DATA}"
     return {
         "steps": int(rows[-1]["step"]),
