@@ -132,12 +132,14 @@ def test_bad_metrics_and_weights_raise() -> None:
 
 def test_thresholds_and_decisions() -> None:
     p = get_preset("balanced")
-    s = Score(0.5)
-    assert 0 <= p.threshold_for("micro-s") <= 1.01
+    threshold = p.threshold_for("micro-s")  # calibrated: any value in [0, 1.01]
+    s = Score(threshold - 0.01)
+    assert 0 <= threshold <= 1.01
     assert p.threshold_for("small-q8_0") == p.threshold_for("small") == p.threshold_for("small.en")
     assert p.threshold_for("unknown") == p.default_threshold
     assert decide(s, "micro-s", p).reason == "score_below_threshold"
-    assert decide(s, "micro-s", p, min_score=0.4).reason == "accepted"
+    assert decide(Score(threshold), "micro-s", p).reason == "accepted"
+    assert decide(s, "micro-s", p, min_score=threshold - 0.02).reason == "accepted"
     fast, acc = get_preset("fast"), get_preset("accurate")
     assert fast.threshold_for("base") < p.threshold_for("base") < acc.threshold_for("base")
     # balanced's OpenAI threshold is the score of a transcript on openai-whisper's limits

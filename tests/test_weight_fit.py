@@ -67,6 +67,9 @@ def test_fit_weighs_the_sequence_confidence_when_errors_follow_length() -> None:
     fitted = fit_weights(runs, Weights(), {"sequence": (0.0, 4.0)})
     assert fitted.sequence == 4.0
     assert aucs(runs, fitted)[0] > aucs(runs, Weights())[0] + 0.1
+    # A grid point with every positive weight 0 is skipped, not raised.
+    only_sequence = Weights(confidence=0.0, consistency=0.0, coverage=0.0, sequence=1.0)
+    assert fit_weights(runs, only_sequence, {"sequence": (0.0, 2.0)}).sequence in (1.0, 2.0)
 
 
 def test_one_class_keeps_the_base_and_bad_grids_raise() -> None:

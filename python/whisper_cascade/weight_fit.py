@@ -105,7 +105,10 @@ def fit_weights(
         return base
     names = list(grid)
     for values in itertools.product(*(grid[k] for k in names)):
-        weights = base.updated(dict(zip(names, values, strict=True)))
+        try:
+            weights = base.updated(dict(zip(names, values, strict=True)))
+        except InvalidArgumentError:
+            continue  # e.g. every positive weight 0: no score to rank by
         value = objective(runs, weights)
         if value > best_value + 1e-9:
             best, best_value = weights, value
