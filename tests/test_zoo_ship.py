@@ -14,6 +14,7 @@ from whisper_cascade.errors import InvalidArgumentError
 from whisper_cascade.ggml_writer import TINY_RANDOM_DIMS, random_state_dict
 from whisper_cascade.modelfile import validate_model
 from whisper_cascade.models import read_registry
+from whisper_cascade.zoo import cards
 from whisper_cascade.zoo import ship as zs
 from whisper_cascade.zoo.export import save_npz
 from whisper_cascade.zoo.metrics import (
@@ -137,9 +138,9 @@ def test_quantized_kept_only_within_one_point() -> None:
 
 
 def test_training_summary_missing(tmp_path: Path) -> None:
-    assert zs.training_summary(tmp_path, "s") == {}
+    assert cards.training_summary(tmp_path, "s") == {}
     (tmp_path / "train-s.csv").write_text("step,elapsed_s,wer\n", encoding="utf-8")
-    assert zs.training_summary(tmp_path, "s") == {}
+    assert cards.training_summary(tmp_path, "s") == {}
 
 
 def test_condition_kind_and_bucket() -> None:
@@ -181,32 +182,33 @@ def test_ladder_violations() -> None:
 def test_training_time_adds_up_resumed_runs(tmp_path: Path) -> None:
     rows = ["step,elapsed_s,wer", "50,10,", "100,20,0.9", "150,5,", "200,15,0.5", "250,30,"]
     (tmp_path / "train-s.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
-    summary = zs.training_summary(tmp_path, "s")
+    summary = cards.training_summary(tmp_path, "s")
     assert summary["train_seconds"] == 50.0 and summary["steps"] == 250
     assert summary["best_heldout_wer"] == 0.5 and summary["best_step"] == 200
-    assert summary["data"] == zs.TRAINING_DATA
+    assert summary["data"] == cards.TRAINING_DATA
 
 
 def test_training_data_names_the_swapped_corpus_past_its_step(tmp_path: Path) -> None:
     rows = ["step,elapsed_s,wer", "12000,10,0.3", "12500,20,0.2"]
     (tmp_path / "train-s.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
     (tmp_path / "train-xs.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
-    assert "from step 12,000 also 9 000 slot-swapped" in zs.training_summary(tmp_path, "s")["data"]
-    assert zs.training_summary(tmp_path, "xs")["data"] == zs.TRAINING_DATA
+    swapped = cards.training_summary(tmp_path, "s")["data"]
+    assert "from step 12,000 also 9 000 slot-swapped" in swapped
+    assert cards.training_summary(tmp_path, "xs")["data"] == cards.TRAINING_DATA
     rows.append("16000,30,0.1")
     (tmp_path / "train-s.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
-    assert "42 more espeak-ng variants" in zs.training_summary(tmp_path, "s")["data"]
+    assert "42 more espeak-ng variants" in cards.training_summary(tmp_path, "s")["data"]
     rows.pop()
     (tmp_path / "micro-s").mkdir()
     (tmp_path / "micro-s" / "best.json").write_text('{"step": 12500}')
-    promoted = zs.training_summary(tmp_path, "s")
+    promoted = cards.training_summary(tmp_path, "s")
     assert promoted["best_step"] == 12500 and promoted["best_heldout_wer"] == 0.2
     (tmp_path / "micro-s" / "best.json").write_text('{"step": 12600}')
-    assert zs.training_summary(tmp_path, "s")["best_heldout_wer"] is None
+    assert cards.training_summary(tmp_path, "s")["best_heldout_wer"] is None
     (tmp_path / "micro-s" / "best.json").unlink()
     rows[2] = "12500,20,0.4"
     (tmp_path / "train-s.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
-    assert zs.training_summary(tmp_path, "s")["data"] == zs.TRAINING_DATA
+    assert cards.training_summary(tmp_path, "s")["data"] == cards.TRAINING_DATA
 
 
 def test_a_reshipped_file_without_its_log_keeps_its_training_record(
@@ -231,12 +233,12 @@ def test_a_reshipped_file_without_its_log_keeps_its_training_record(
 def test_a_grown_size_names_its_source_and_skips_its_start_row(tmp_path: Path) -> None:
     rows = ["step,elapsed_s,wer", "0,,0.11", "500,100,0.12", "1000,200,0.10", "1050,210,"]
     (tmp_path / "train-m.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
-    summary = zs.training_summary(tmp_path, "m")
-    assert summary["data"] == zs.WARM_DATA["m"] and "widened" in summary["data"]
+    summary = cards.training_summary(tmp_path, "m")
+    assert summary["data"] == cards.WARM_DATA["m"] and "widened" in summary["data"]
     assert summary["train_seconds"] == 210.0 and summary["best_step"] == 1000
     # A warm-restarted leg of a size trained from scratch before: named only when the log
     # starts with the restart's evaluation row.
     (tmp_path / "train-xs.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
-    assert zs.training_summary(tmp_path, "xs")["data"] == zs.WARM_DATA["xs"]
+    assert cards.training_summary(tmp_path, "xs")["data"] == cards.WARM_DATA["xs"]
     (tmp_path / "train-xs.csv").write_text("\n".join(rows[:1] + rows[2:]) + "\n")
-    assert zs.training_summary(tmp_path, "xs")["data"] == zs.TRAINING_DATA
+    assert cards.training_summary(tmp_path, "xs")["data"] == cards.TRAINING_DATA
