@@ -58,23 +58,33 @@ train() {
   # xs and s from scratch, then m grown from s's best checkpoint (zoo.train SIZES).
   "$TRAIN_PY" -m whisper_cascade.zoo.train --all --work "$WORK" --threads 2 \
     "${extra[@]}" --extra-fraction 0.5
-  # Session 11: xs and s restarted late in their cosine with the four extra corpora.
-  leg xs 8000 11000
-  leg s 4500 6000
+  # Session 11: xs and s restarted late in their cosine with the four extra corpora;
+  # session 12: both restarted once more from the first leg's best checkpoint, and the
+  # second legs ship their last step.
+  leg xs scratch 8000 11000
+  leg s scratch 4500 6000
+  leg xs leg1 9000 12000 --promote-last
+  leg s leg1 6500 9000 --promote-last
 }
 
-# A warm leg: the size's from-scratch checkpoint moves to WORK/micro-SIZE-scratch*, the leg
-# starts from it as step INIT of the cosine and trains to STEPS (resumes like any run).
+# A warm leg: the size's folder moves to WORK/micro-SIZE-TAG (and its log to
+# WORK/train-SIZE-TAG.csv), and the leg starts from that folder's best checkpoint as step INIT
+# of the cosine and trains to STEPS (resumes like any run). With --promote-last the leg's
+# last checkpoint becomes the one shipped. WORK/leg-SIZE-TAG.done marks a finished leg.
 leg() {
-  local size=$1 init=$2 steps=$3
-  if [ ! -f "$WORK/micro-$size-scratch.npz" ]; then
-    cp "$WORK/micro-$size/best.npz" "$WORK/micro-$size-scratch.npz"
-    mv "$WORK/micro-$size" "$WORK/micro-$size-scratch"
-    mv "$WORK/train-$size.csv" "$WORK/train-$size-scratch.csv"
+  local size=$1 tag=$2 init=$3 steps=$4 promote=${5:-}
+  [ -f "$WORK/leg-$size-$tag.done" ] && return 0
+  if [ ! -d "$WORK/micro-$size-$tag" ]; then
+    mv "$WORK/micro-$size" "$WORK/micro-$size-$tag"
+    mv "$WORK/train-$size.csv" "$WORK/train-$size-$tag.csv"
   fi
-  "$TRAIN_PY" -m whisper_cascade.zoo.train --size "$size" --work "$WORK" --threads 2 \
-    "${extra[@]}" --extra-fraction 0.5 --init "$WORK/micro-$size-scratch.npz" \
-    --init-step "$init" --steps "$steps"
+  local args=(--size "$size" --work "$WORK" --threads 2 "${extra[@]}" --extra-fraction 0.5
+    --init "$WORK/micro-$size-$tag/best.npz" --init-step "$init" --steps "$steps")
+  "$TRAIN_PY" -m whisper_cascade.zoo.train "${args[@]}"
+  if [ -n "$promote" ]; then
+    "$TRAIN_PY" -m whisper_cascade.zoo.train "${args[@]}" --promote-last
+  fi
+  touch "$WORK/leg-$size-$tag.done"
 }
 
 ship() {

@@ -30,11 +30,13 @@ _FOUR_EXTRA = (
 # row (no elapsed_s). Their logged steps count from the restart.
 WARM_DATA = {
     "xs": "micro-xs of sessions 4-10 (step 9 500 of the 24 000 utterances, 1.22 h) restarted "
-    "as step 8 000 of its cosine (lr 3.3e-4 falling to 7.5e-5), then the 24 000 utterances with "
-    + _FOUR_EXTRA,
+    "as step 8 000 of its cosine (lr 3.3e-4 falling to 7.5e-5; its step 10 000, 0.55 h), "
+    "restarted again as step 9 000 of a 12 000-step cosine (lr 2.9e-4 falling to 7.5e-5; "
+    "shipped: the last step), both legs on the 24 000 utterances with " + _FOUR_EXTRA,
     "s": "micro-s of sessions 8-10 (18 000 steps, 3.59 h; see micro-s in docs/zoo.md) restarted "
-    "as step 4 500 of its cosine (lr 2e-4 falling to 5e-5), then the 24 000 utterances with "
-    + _FOUR_EXTRA,
+    "as step 4 500 of its cosine (lr 2e-4 falling to 5e-5; its step 6 000, 0.33 h), restarted "
+    "again as step 6 500 of a 9 000-step cosine (lr 2.3e-4 falling to 5e-5; shipped: the last "
+    "step), both legs on the 24 000 utterances with " + _FOUR_EXTRA,
     "m": "micro-s (step 18 000) widened 2x with the same outputs (zoo.grow), then the 24 000 "
     "utterances with the slot-swapped and new-voice corpora 20% of each batch each; from step "
     "1 230 also a second slot-swapped and a second new-voice corpus (seeds 22, 32), the four "
