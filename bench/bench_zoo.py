@@ -28,7 +28,13 @@ from whisper_cascade.manifest import ManifestItem, read_manifest
 from whisper_cascade.modelfile import validate_model
 from whisper_cascade.policy import score
 from whisper_cascade.presets import get_preset
-from whisper_cascade.zoo.metrics import condition_bucket, ladder_violations, rank_auc
+from whisper_cascade.zoo.metrics import (
+    condition_bucket,
+    is_noisy,
+    ladder_violations,
+    paired_wer_difference,
+    rank_auc,
+)
 from whisper_cascade.zoo.ship import evaluate_model
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # benchlib, next to this file
@@ -48,11 +54,43 @@ def files_by_bucket(items: list[ManifestItem]) -> dict[str, int]:
     return counts
 
 
-def wer_by_bucket(report: EvalReport) -> dict[str, float]:
+def edits_by_bucket(report: EvalReport) -> dict[str, list[tuple[int, int]]]:
+    """``(edits, ref_words)`` of every file, grouped by condition bucket, in manifest order."""
     groups: dict[str, list[tuple[int, int]]] = {}
     for item in report.items:
         groups.setdefault(condition_bucket(item.condition), []).append((item.edits, item.ref_words))
+    return groups
+
+
+def wer_by_bucket(report: EvalReport) -> dict[str, float]:
+    groups = edits_by_bucket(report)
     return {k: sum(e for e, _ in v) / max(1, sum(w for _, w in v)) for k, v in groups.items()}
+
+
+def ladder_evidence(
+    ladder: list[str], edits: dict[str, dict[str, list[tuple[int, int]]]]
+) -> list[str]:
+    """Each adjacent pair on each degraded bucket, with a paired-bootstrap 95 % interval of the
+    WER difference: the ladder check's verdicts separated from the measurement's noise."""
+    lines = [
+        "| pair | condition | files | WER difference (pt) | 95 % interval | verdict |",
+        "|---|---|---:|---:|---:|---|",
+    ]
+    tally = {"larger better": 0, "smaller better": 0, "cannot tell": 0}
+    for small, large in zip(ladder, ladder[1:], strict=False):
+        for bucket in sorted(edits[small], key=_bucket_order):
+            if not is_noisy(bucket) or bucket not in edits[large]:
+                continue
+            d, lo, hi = paired_wer_difference(edits[small][bucket], edits[large][bucket])
+            verdict = "larger better" if hi < 0 else "smaller better" if lo > 0 else "cannot tell"
+            tally[verdict] += 1
+            lines.append(
+                f"| {large} vs {small} | {bucket} | {len(edits[small][bucket])} | "
+                f"{100 * d:+.1f} | {100 * lo:+.1f}..{100 * hi:+.1f} | {verdict} |"
+            )
+    summary = ", ".join(f"{k}: {v}" for k, v in tally.items())
+    head = f"Paired bootstrap over files (2 000 draws), larger minus smaller: {summary}."
+    return [head, ""] + lines
 
 
 def _models(args: argparse.Namespace) -> tuple[list[Path], dict[str, list[str]]]:
@@ -86,6 +124,7 @@ def bench(args: argparse.Namespace) -> str:
     rows: dict[str, dict[str, float]] = {}
     rtf: dict[str, float] = {}
     per_file: dict[str, float] = {}
+    edits: dict[str, dict[str, list[tuple[int, int]]]] = {}
     outcomes_by_model: dict[str, tuple[EvalReport, list[dict[str, Any]]]] = {}
     for path in paths:
         name = path.stem.removeprefix("ggml-")
@@ -93,11 +132,14 @@ def bench(args: argparse.Namespace) -> str:
         report, outcomes = evaluate_model(path, info, held)
         by = wer_by_bucket(report)
         by["all (held-out)"] = report.wer
+        edits[name] = edits_by_bucket(report)
+        edits[name]["all (held-out)"] = [(i.edits, i.ref_words) for i in report.items]
         times = [i.time_s for i in report.items]
         audio_s = sum(float(o["duration_s"]) for o in outcomes)
         if unseen:
             rep_u, out_u = evaluate_model(path, info, unseen)
             by[UNSEEN] = rep_u.wer
+            edits[name][UNSEEN] = [(i.edits, i.ref_words) for i in rep_u.items]
             times += [i.time_s for i in rep_u.items]
             audio_s += sum(float(o["duration_s"]) for o in out_u)
         rows[name] = by
@@ -133,6 +175,7 @@ def bench(args: argparse.Namespace) -> str:
             verdict = "monotone" if not problems else "not monotone"
             out += ["", f"Ladder {ladder_name} ({' < '.join(ladder)}): {verdict}"]
             out += [f"- {p}" for p in problems]
+            out += [""] + ladder_evidence(ladder, edits)
     return "\n".join(out) + "\n"
 
 

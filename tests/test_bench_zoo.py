@@ -41,5 +41,7 @@ def test_several_held_out_sets_ladder_only_and_readme(
     assert "| all (held-out) | 4 |" in text and "| clean | 2 |" in text
     assert "| pink 10-19 dB | 2 |" in text
     assert "Held-out: 4 utterances" in text
+    assert "Paired bootstrap over files" in text
+    assert "| a vs b | pink 10-19 dB | 2 |" in text and "| a vs b | clean |" not in text
     table = bench.bench(bench.parse_args([*argv, "--n", "1"]))
     assert "| condition | files | a | b | c |" in table and "| all (held-out) | 2 |" in table

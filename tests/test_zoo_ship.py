@@ -21,6 +21,7 @@ from whisper_cascade.zoo.metrics import (
     condition_bucket,
     is_noisy,
     ladder_violations,
+    paired_wer_difference,
     rank_auc,
 )
 
@@ -177,6 +178,23 @@ def test_ladder_violations() -> None:
     assert len(problems) == 2
     assert "not slower" in problems[0] and problems[1].startswith("phone")
     assert ladder_violations(["s", "m"], wer | {"m": {"pink 0-9 dB": 0.4}}, {"s": 1, "m": 2}) == []
+
+
+def test_paired_wer_difference_separates_noise_from_a_real_gap() -> None:
+    small = [(2, 10)] * 40 + [(0, 10)] * 40  # 10 % WER
+    clearly_better = [(0, 10)] * 80
+    d, lo, hi = paired_wer_difference(small, clearly_better)
+    assert d == pytest.approx(-0.1) and lo < d < hi < 0
+    swapped = [(0, 10)] * 40 + [(2, 10)] * 40  # same WER, different files wrong
+    d, lo, hi = paired_wer_difference(small, swapped, draws=500, seed=3)
+    assert d == 0 and lo < 0 < hi
+    assert paired_wer_difference(small, small) == (0.0, 0.0, 0.0)
+    with pytest.raises(InvalidArgumentError, match="different files"):
+        paired_wer_difference(small, clearly_better[:3])
+    with pytest.raises(InvalidArgumentError, match="no files"):
+        paired_wer_difference([], [])
+    with pytest.raises(InvalidArgumentError, match="draws"):
+        paired_wer_difference(small, small, draws=10)
 
 
 def test_training_time_adds_up_resumed_runs(tmp_path: Path) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import re
 from collections.abc import Mapping, Sequence
 
@@ -77,3 +78,32 @@ def ladder_violations(
                     f">= {small} {100 * small_wer:.1f}%"
                 )
     return problems
+
+
+def paired_wer_difference(
+    small: Sequence[tuple[int, int]],
+    large: Sequence[tuple[int, int]],
+    draws: int = 2000,
+    seed: int = 0,
+) -> tuple[float, float, float]:
+    """WER of ``large`` minus WER of ``small`` on the same files, with a 95 % paired-bootstrap
+    interval: ``(difference, low, high)`` as fractions. Each sequence holds ``(edits,
+    ref_words)`` per file, in the same file order. An interval that contains zero means the
+    two models cannot be told apart on these files."""
+    if len(small) != len(large):
+        raise InvalidArgumentError("the two models were measured on different files")
+    if not small:
+        raise InvalidArgumentError("no files to compare")
+    if draws < 100:
+        raise InvalidArgumentError("at least 100 bootstrap draws")
+
+    def diff(rows: Sequence[int]) -> float:
+        words = sum(small[i][1] for i in rows) or 1
+        return (sum(large[i][0] for i in rows) - sum(small[i][0] for i in rows)) / words
+
+    rng = random.Random(seed)
+    n = len(small)
+    samples = sorted(diff([rng.randrange(n) for _ in range(n)]) for _ in range(draws))
+    low = samples[int(0.025 * draws)]
+    high = samples[min(draws - 1, int(0.975 * draws))]
+    return diff(range(n)), low, high
