@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Rebuild the micro zoo from scratch (hours of CPU; resumable): corpora, train-extra venv,
-# training of xs, s, m (m grows from s), warm legs of xs and s, then ship into the package.
+# training of xs and s, their warm legs, m grown from the finished s, then ship into the package.
 # docs/zoo.md explains it.
 #   WORK=/work/zoo-work bash scripts/zoo-retrain.sh [corpora|venv|train|ship]   (default: all)
 # Each corpus is skipped when its manifest exists; training resumes from WORK/micro-*/last.pt.
@@ -55,9 +55,12 @@ train() {
   for name in train-swap train-voices train-swap2 train-voices2; do
     extra+=(--extra-train "$C/$name/manifest.jsonl")
   done
-  # xs and s from scratch, then m grown from s's best checkpoint (zoo.train SIZES).
-  "$TRAIN_PY" -m whisper_cascade.zoo.train --all --work "$WORK" --threads 2 \
-    "${extra[@]}" --extra-fraction 0.5
+  # xs and s from scratch (zoo.train SIZES).
+  local size
+  for size in xs s; do
+    "$TRAIN_PY" -m whisper_cascade.zoo.train --size "$size" --work "$WORK" --threads 2 \
+      "${extra[@]}" --extra-fraction 0.5
+  done
   # Session 11: xs and s restarted late in their cosine with the four extra corpora;
   # session 12: both restarted once more from the first leg's best checkpoint, and the
   # second legs ship their last step.
@@ -65,6 +68,13 @@ train() {
   leg s scratch 4500 6000
   leg xs leg1 9000 12000 --promote-last
   leg s leg1 6500 9000 --promote-last
+  # Session 13: m grows from the finished micro-s (Recipe grow_from) and ships its last step.
+  if [ ! -f "$WORK/grown-m.done" ]; then
+    local args=(--size m --work "$WORK" --threads 2 "${extra[@]}" --extra-fraction 0.5)
+    "$TRAIN_PY" -m whisper_cascade.zoo.train "${args[@]}"
+    "$TRAIN_PY" -m whisper_cascade.zoo.train "${args[@]}" --promote-last
+    touch "$WORK/grown-m.done"
+  fi
 }
 
 # A warm leg: the size's folder moves to WORK/micro-SIZE-TAG (and its log to

@@ -37,10 +37,9 @@ WARM_DATA = {
     "as step 4 500 of its cosine (lr 2e-4 falling to 5e-5; its step 6 000, 0.33 h), restarted "
     "again as step 6 500 of a 9 000-step cosine (lr 2.3e-4 falling to 5e-5; shipped: the last "
     "step), both legs on the 24 000 utterances with " + _FOUR_EXTRA,
-    "m": "micro-s (step 18 000) widened 2x with the same outputs (zoo.grow), then the 24 000 "
-    "utterances with the slot-swapped and new-voice corpora 20% of each batch each; from step "
-    "1 230 also a second slot-swapped and a second new-voice corpus (seeds 22, 32), the four "
-    "50% of each batch",
+    "m": "the shipped micro-s (after both its legs) widened 2x with the same outputs (zoo.grow), "
+    "then 2 400 steps (lr 1.2e-4 after 200 warm-up steps, cosine to 6e-6; shipped: the last "
+    "step) on the 24 000 utterances with " + _FOUR_EXTRA,
 }
 TRAINING_DATA = "24 000 synthetic utterances (8 000 sentences x 3 conditions)"
 SWAPPED_DATA = "9 000 slot-swapped utterances (3 000 sentences x 3), 30% of each batch"

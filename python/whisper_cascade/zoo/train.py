@@ -16,7 +16,7 @@ import os
 import random
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -63,7 +63,7 @@ MIN_RAMP_STEPS = 2_400
 # (d 256, 4 + 3 layers, 13 550 steps) never beat s; since session 10 m is s's shipped
 # checkpoint widened 2x (zoo.grow, same outputs) and trained 2 400 steps on all the corpora
 # at a low rate (3e-4 disturbed the grown model: training loss 0.96 -> 1.09 in 250 steps);
-# shipped: its best checkpoint (step 2 000).
+# session 13 grew it again from the session-12 micro-s (shipped: its last step, 2 400).
 # The budgets are the totals.
 SIZES: dict[str, Recipe] = {
     "xs": Recipe(64, 1, 3, 3, steps=10_000, lr=1.5e-3),
@@ -206,7 +206,13 @@ class Trainer:
 
     def __init__(self, size: str, work: Path, args: argparse.Namespace) -> None:
         self.size, self.work, self.args = size, work, args
-        self.recipe = SIZES[size]
+        recipe = SIZES[size]
+        lr, warmup = getattr(args, "lr", None), getattr(args, "warmup", None)
+        self.recipe = replace(
+            recipe,
+            lr=recipe.lr if lr is None else lr,
+            warmup=recipe.warmup if warmup is None else warmup,
+        )
         self.steps = args.steps or self.recipe.steps
         self.dir = work / f"micro-{size}"
         self.dir.mkdir(parents=True, exist_ok=True)
@@ -588,6 +594,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "e.g. the shipped one) instead of random ones: no curriculum, no CTC loss",
     )
     p.add_argument("--init-step", type=int, default=0, help="the step --init stands at")
+    p.add_argument("--lr", type=float, default=None, help="override the recipe's peak rate")
+    p.add_argument("--warmup", type=int, default=None, help="override the recipe's warm-up")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument(
