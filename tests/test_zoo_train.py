@@ -192,3 +192,11 @@ def test_a_grown_size_starts_where_its_source_stopped(
     monkeypatch.setitem(train.SIZES, "g4", train.Recipe(64, 2, 1, 1, 6, 1e-3, batch=4, warmup=1))
     with pytest.raises(ValueError, match="has dims"):
         train.Trainer("g4", work, _args(init=init))
+
+
+def test_native_bf16_reads_the_cpu_flags() -> None:
+    assert train.native_bf16("flags : fpu avx2 avx512f avx512_bf16 amx_tile")
+    assert train.native_bf16("flags : fpu avx2 amx_bf16")
+    assert not train.native_bf16("flags : fpu sse4_2 avx2 fma")
+    assert not train.native_bf16("")
+    assert isinstance(train.native_bf16(), bool)  # this machine's /proc/cpuinfo
