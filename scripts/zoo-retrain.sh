@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Rebuild the micro zoo from scratch (hours of CPU; resumable): corpora, train-extra venv,
-# training of xs and s, their warm legs, m grown from the finished s, then ship into the package.
+# training of xs and its warm legs, s grown from the finished xs, m grown from s, then ship.
 # docs/zoo.md explains it.
 #   WORK=/work/zoo-work bash scripts/zoo-retrain.sh [corpora|venv|train|ship]   (default: all)
 # Each corpus is skipped when its manifest exists; training resumes from WORK/micro-*/last.pt.
@@ -55,26 +55,27 @@ train() {
   for name in train-swap train-voices train-swap2 train-voices2; do
     extra+=(--extra-train "$C/$name/manifest.jsonl")
   done
-  # xs and s from scratch (zoo.train SIZES).
-  local size
-  for size in xs s; do
-    "$TRAIN_PY" -m whisper_cascade.zoo.train --size "$size" --work "$WORK" --threads 2 \
-      "${extra[@]}" --extra-fraction 0.5
-  done
-  # Session 11: xs and s restarted late in their cosine with the four extra corpora;
-  # session 12: both restarted once more from the first leg's best checkpoint, and the
-  # second legs ship their last step.
+  # xs from scratch (zoo.train SIZES), then (sessions 11 and 12) restarted twice late in its
+  # cosine with the four extra corpora; the second leg ships its last step.
+  "$TRAIN_PY" -m whisper_cascade.zoo.train --size xs --work "$WORK" --threads 2 \
+    "${extra[@]}" --extra-fraction 0.5
   leg xs scratch 8000 11000
-  leg s scratch 4500 6000
   leg xs leg1 9000 12000 --promote-last
-  leg s leg1 6500 9000 --promote-last
-  # Session 13: m grows from the finished micro-s (Recipe grow_from) and ships its last step.
-  if [ ! -f "$WORK/grown-m.done" ]; then
-    local args=(--size m --work "$WORK" --threads 2 "${extra[@]}" --extra-fraction 0.5)
-    "$TRAIN_PY" -m whisper_cascade.zoo.train "${args[@]}"
-    "$TRAIN_PY" -m whisper_cascade.zoo.train "${args[@]}" --promote-last
-    touch "$WORK/grown-m.done"
-  fi
+  # Session 14: s grows from the finished xs, session 13: m from the finished s (Recipe
+  # grow_from); each ships its last step.
+  grown s
+  grown m
+}
+
+# A grown size: its recipe widens the finished smaller size and trains it; the last step
+# ships. WORK/grown-SIZE.done marks it finished.
+grown() {
+  local size=$1
+  [ -f "$WORK/grown-$size.done" ] && return 0
+  local args=(--size "$size" --work "$WORK" --threads 2 "${extra[@]}" --extra-fraction 0.5)
+  "$TRAIN_PY" -m whisper_cascade.zoo.train "${args[@]}"
+  "$TRAIN_PY" -m whisper_cascade.zoo.train "${args[@]}" --promote-last
+  touch "$WORK/grown-$size.done"
 }
 
 # A warm leg: the size's folder moves to WORK/micro-SIZE-TAG (and its log to

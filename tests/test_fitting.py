@@ -125,10 +125,13 @@ def test_fit_policy_per_class_and_report() -> None:
 
 def test_fit_policy_is_cheaper_at_the_base_presets_wer() -> None:
     # balanced accepts every confident small transcript; some of them are wrong, and the
-    # scores cannot tell which: the fit relative to the base keeps its WER at less cost
+    # scores cannot tell which: the fit relative to the base keeps its WER at less cost.
+    # Names no calibration knows, so the base is balanced's generic threshold (0.6), not
+    # whatever the shipped calibration holds for the micro rungs.
     unsure_right = [_item("a", (0.3, 0), (0.9, 0)) for _ in range(10)]
     sure_wrong = [_item("a", (0.85, 2), (0.9, 0)) for _ in range(10)]
-    table = _two(unsure_right + sure_wrong)
+    table = RunTable(("user-s", "user-l"), (1.0, 6.0), tuple(unsure_right + sure_wrong))
+    assert get_preset("balanced").threshold_for("user-s") == pytest.approx(0.6)
     policy = fit_policy(table, ladder="custom")
     rep = policy.report
     assert rep["relative_to"] == "base" and rep["max_wer_increase"] == 0.0

@@ -53,8 +53,10 @@ def test_content_class_without_analysis() -> None:
 
 
 def test_class_thresholds_take_precedence() -> None:
+    base = get_preset("balanced")
     preset = dataclasses.replace(
-        get_preset("balanced"),
+        base,
+        thresholds={**base.thresholds, "micro-s": 0.5},  # not the shipped calibration's value
         class_thresholds={"short/clean/simple": {"micro-s": 0.2, "small": 0.9}},
     )
     assert preset.threshold_for("micro-s", "short/clean/simple") == 0.2

@@ -33,13 +33,12 @@ WARM_DATA = {
     "as step 8 000 of its cosine (lr 3.3e-4 falling to 7.5e-5; its step 10 000, 0.55 h), "
     "restarted again as step 9 000 of a 12 000-step cosine (lr 2.9e-4 falling to 7.5e-5; "
     "shipped: the last step), both legs on the 24 000 utterances with " + _FOUR_EXTRA,
-    "s": "micro-s of sessions 8-10 (18 000 steps, 3.59 h; see micro-s in docs/zoo.md) restarted "
-    "as step 4 500 of its cosine (lr 2e-4 falling to 5e-5; its step 6 000, 0.33 h), restarted "
-    "again as step 6 500 of a 9 000-step cosine (lr 2.3e-4 falling to 5e-5; shipped: the last "
-    "step), both legs on the 24 000 utterances with " + _FOUR_EXTRA,
-    "m": "the shipped micro-s (after both its legs) widened 2x with the same outputs (zoo.grow), "
-    "then 2 400 steps (lr 1.2e-4 after 200 warm-up steps, cosine to 6e-6; shipped: the last "
+    "s": "the shipped micro-xs (after both its legs) widened 2x with the same outputs (zoo.grow), "
+    "then 2 000 steps (lr 2e-4 after 200 warm-up steps, cosine to 1e-5; shipped: the last "
     "step) on the 24 000 utterances with " + _FOUR_EXTRA,
+    "m": "the session-12 micro-s (trained from scratch, then two warm legs) widened 2x with the "
+    "same outputs (zoo.grow), then 2 400 steps (lr 1.2e-4 after 200 warm-up steps, cosine to "
+    "6e-6; shipped: the last step) on the 24 000 utterances with " + _FOUR_EXTRA,
 }
 TRAINING_DATA = "24 000 synthetic utterances (8 000 sentences x 3 conditions)"
 SWAPPED_DATA = "9 000 slot-swapped utterances (3 000 sentences x 3), 30% of each batch"
