@@ -3,6 +3,7 @@
 # and update bench/README.md (about 50 min on 2 cores; nothing else may run meanwhile, or the
 # times lie). Needs the corpora of scripts/zoo-retrain.sh.
 #   WORK=/work/zoo-work OUT=/work/zoo-work/post bash scripts/zoo-bench.sh
+# QUICK=1 skips the beam and flash-attention benches (about 20 of the minutes).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
@@ -40,6 +41,7 @@ step bench_learned
   --json "$OUT/learned.json" --update-readme --quiet | tee "$OUT/learned.txt"
 "$PY" bench/bench_learned.py --ladder micro --models-dir "$M" "${BENCH[@]}" --unknown-names \
   --json "$OUT/learned-unknown.json" --update-readme --quiet | tee "$OUT/learned-unknown.txt"
+if [ "${QUICK:-0}" = 1 ]; then step done; exit 0; fi
 step bench_beam
 "$PY" bench/bench_beam.py --models-dir "$M" "${BENCH[@]}" --n 150 --json "$OUT/beam.json" \
   --update-readme | tee "$OUT/beam.txt"
